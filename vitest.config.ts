@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    // Integration and e2e suites spawn processes and bind loopback ports; two workers fit the 2-core machines.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
