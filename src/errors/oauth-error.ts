@@ -25,6 +25,11 @@ export interface OAuthErrorOptions {
   description?: string;
   /** Scopes the resource needs; rendered into the `WWW-Authenticate` challenge for `insufficient_scope`. */
   scope?: readonly string[];
+  /**
+   * A stable, machine-readable sub-code (`token_expired`, `wrong_audience`, …) for logs and tests.
+   * Safe to send: it names the check that failed, never the token.
+   */
+  reason?: string;
   cause?: unknown;
 }
 
@@ -35,6 +40,7 @@ export class OAuthError extends Error {
   readonly status: number;
   readonly description: string | undefined;
   readonly scope: readonly string[] | undefined;
+  readonly reason: string | undefined;
 
   constructor(code: OAuthErrorCode, options: OAuthErrorOptions = {}) {
     super(options.description ?? code, { cause: options.cause });
@@ -42,6 +48,7 @@ export class OAuthError extends Error {
     this.status = OAUTH_ERROR_STATUS[code];
     this.description = options.description;
     this.scope = options.scope;
+    this.reason = options.reason;
   }
 
   toJSON(): { error: OAuthErrorCode; error_description?: string } {
