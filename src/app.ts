@@ -1,0 +1,251 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { createStatelessBridge } from './bridge/stateless.js';
+import { createUpstreamConnector } from './bridge/upstream.js';
+import type {
+  GatehouseConfig,
+  StdioUpstreamConfig,
+  UpstreamConfig,
+  VerifierConfig,
+} from './config/schema.js';
+import { GatehouseError } from './errors/gatehouse-error.js';
+import { renderError } from './errors/render.js';
+import { createOriginPolicy } from './guard/origin.js';
+import { protectedResourceMetadata, protectedResourceMetadataPath } from './guard/protected-resource.js';
+import { type Clock, systemClock } from './ops/clock.js';
+import { createLogger, type Logger } from './ops/logger.js';
+import { createSessionManager, type SessionManager, startSweeper } from './sessions/manager.js';
+import { createMemoryStores } from './stores/memory/index.js';
+import type { Stores } from './stores/ports.js';
+import { createSqliteStores } from './stores/sqlite/index.js';
+import { createVerificationCache, type VerificationCache } from './tokens/cache.js';
+import { createJwksVerifier } from './tokens/jwks-verifier.js';
+import { createKeyStore, type KeyStore } from './tokens/keys.js';
+import { createLocalVerifier } from './tokens/local-verifier.js';
+import { createSecretVerifier } from './tokens/secret-verifier.js';
+import { createTokenSigner, type TokenSigner } from './tokens/sign.js';
+import type { TokenVerifier } from './tokens/verifier.js';
+import { createStreamableHttpEndpoint, type StreamableHttpEndpoint } from './transports/streamable-http.js';
+
+/** URLs derived once from the configuration; every published URL comes from here. */
+export interface GatewayUrls {
+  /** Base URL clients use (no trailing slash). */
+  readonly publicUrl: string;
+  /** The MCP endpoint: the RFC 8707 resource identifier and the `aud` of tokens for it. */
+  readonly resource: string;
+  /** `iss` of the tokens Gatehouse signs. */
+  readonly issuer: string;
+  readonly resourceMetadataUrl: string;
+  readonly jwksUrl: string;
+}
+
+export interface GatewayDeps {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Use these stores instead of the configured ones (the caller closes them). */
+  readonly stores?: Stores;
+  /** The upstream to use when the configuration names none (the CLI passes the bundled demo). */
+  readonly defaultUpstream?: () => StdioUpstreamConfig;
+}
+
+export interface Gateway {
+  /** The Hono app; `app.request(...)` serves a request in-process, `app.fetch` plugs into any server. */
+  readonly app: Hono;
+  readonly urls: GatewayUrls;
+  readonly config: GatehouseConfig;
+  readonly keys: KeyStore;
+  readonly signer: TokenSigner;
+  readonly sessions: SessionManager;
+  readonly verification: VerificationCache;
+  readonly stores: Stores;
+  readonly logger: Logger;
+  readonly endpoint: StreamableHttpEndpoint;
+  /** Starts background work (the session sweeper). */
+  start(): void;
+  /** Stops background work, every upstream and, unless they were injected, the stores. */
+  close(): Promise<void>;
+}
+
+export function gatewayUrls(config: GatehouseConfig, boundPort?: number): GatewayUrls {
+  const port = boundPort ?? config.server.port;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const publicUrl = (config.server.publicUrl ?? `http://${host}:${port}`).replace(/\/+$/, '');
+  const resource = `${publicUrl}${config.server.mcpPath}`;
+  return {
+    publicUrl,
+    resource,
+    issuer: config.auth.issuer ?? publicUrl,
+    resourceMetadataUrl: `${publicUrl}${protectedResourceMetadataPath(resource)}`,
+    jwksUrl: `${publicUrl}/.well-known/jwks.json`,
+  };
+}
+
+/**
+ * Assembles a gateway from a validated configuration. Nothing listens yet: serve `gateway.app.fetch`
+ * (see `serveGateway`) or call `gateway.app.request(...)` in-process.
+ *
+ * @param boundPort The port actually bound when `server.port` is 0, so published URLs are right.
+ */
+export async function createGateway(
+  config: GatehouseConfig,
+  deps: GatewayDeps = {},
+  boundPort?: number,
+): Promise<Gateway> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const urls = gatewayUrls(config, boundPort);
+  const upstream: UpstreamConfig | undefined = config.upstream ?? deps.defaultUpstream?.();
+  if (upstream === undefined) {
+    throw new GatehouseError(
+      'ERR_CONFIG_INVALID',
+      'no upstream configured: set upstream (stdio command or http url)',
+    );
+  }
+
+  const persistent = config.store.kind === 'sqlite';
+  if (persistent) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const stores = deps.stores ?? openStores(config);
+  const keys = await createKeyStore({ dataDir: persistent ? config.dataDir : undefined, clock });
+  for (const note of keys.notes) logger.info({ key: note }, 'signing key');
+  const signer = createTokenSigner({ keys, issuer: urls.issuer, clock });
+
+  const verifiers: TokenVerifier[] = [
+    createLocalVerifier({
+      keys,
+      issuer: urls.issuer,
+      audience: urls.resource,
+      clockToleranceSeconds: config.auth.clockToleranceSeconds,
+      clock,
+    }),
+    ...config.auth.verifiers.map((verifier) => buildVerifier(verifier, config, clock)),
+  ];
+  const verification = createVerificationCache({
+    verifiers,
+    maxEntries: config.auth.cacheMaxEntries,
+    maxTtlMs: config.auth.cacheMaxTtlMs,
+    clock,
+  });
+
+  const sessions = createSessionManager({ store: stores.sessions, config: config.sessions, clock, logger });
+  const connector = createUpstreamConnector({ upstream, signer, clock, logger });
+  const stateless = createStatelessBridge({
+    connector,
+    logger,
+    idleMs: upstream.kind === 'stdio' ? upstream.statelessIdleMs : 5 * 60_000,
+    maxBodyBytes: config.server.maxBodyBytes,
+  });
+  const endpoint = createStreamableHttpEndpoint({
+    verifier: verification,
+    requiredScopes: config.auth.requiredScopes,
+    isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
+    sessions,
+    connector,
+    stateless,
+    maxBodyBytes: config.server.maxBodyBytes,
+    startTimeoutMs: upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs,
+    logger,
+  });
+
+  const scopesSupported = config.auth.scopesSupported ?? config.auth.requiredScopes;
+  const renderContext = {
+    resourceMetadataUrl: urls.resourceMetadataUrl,
+    scope: config.auth.requiredScopes,
+    logger,
+  };
+  const metadata = protectedResourceMetadata({
+    resource: urls.resource,
+    authorizationServers: [urls.issuer],
+    scopesSupported,
+  });
+
+  const app = new Hono();
+  app.onError((error) => renderError(error, renderContext));
+  app.notFound(() => renderError(new GatehouseError('ERR_NOT_FOUND', 'Not found'), renderContext));
+
+  // RFC 9728 §3.1 path form, then the root form that older clients probe.
+  app.get(protectedResourceMetadataPath(urls.resource), (c) => c.json(metadata));
+  app.get('/.well-known/oauth-protected-resource', (c) => c.json(metadata));
+  app.get('/.well-known/jwks.json', (c) =>
+    c.json(keys.publicJwks(), 200, { 'cache-control': 'public, max-age=300' }),
+  );
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await stores.sessions.get('readiness-probe', clock.now());
+      return c.json({ status: 'ready', store: stores.kind });
+    } catch (error) {
+      logger.error({ err: error }, 'store not ready');
+      return c.json({ status: 'unavailable', store: stores.kind }, 503);
+    }
+  });
+  app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
+
+  let sweeper: { stop(): void } | undefined;
+  logger.info(
+    {
+      resource: urls.resource,
+      upstream: connector.describe(),
+      store: stores.kind,
+      verifiers: verifiers.map((v) => v.name),
+      signingKey: keys.describe().kid,
+    },
+    'gateway ready',
+  );
+
+  return {
+    app,
+    urls,
+    config,
+    keys,
+    signer,
+    sessions,
+    verification,
+    stores,
+    logger,
+    endpoint,
+    start() {
+      sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
+    },
+    async close() {
+      sweeper?.stop();
+      await endpoint.close();
+      await stateless.close();
+      if (deps.stores === undefined) await stores.close();
+    },
+  };
+}
+
+function openStores(config: GatehouseConfig): Stores {
+  if (config.store.kind === 'memory') return createMemoryStores();
+  return createSqliteStores({ path: config.store.path ?? join(config.dataDir, 'gatehouse.db') });
+}
+
+function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock: Clock): TokenVerifier {
+  const clockToleranceSeconds = config.auth.clockToleranceSeconds;
+  if (verifier.kind === 'hs256') {
+    if (verifier.secret === undefined) {
+      throw new GatehouseError('ERR_CONFIG_INVALID', `verifier ${verifier.name}: secret was not loaded`);
+    }
+    return createSecretVerifier({
+      name: verifier.name,
+      secret: verifier.secret,
+      issuer: verifier.issuer,
+      audience: verifier.audience,
+      clockToleranceSeconds,
+      clock,
+    });
+  }
+  return createJwksVerifier({
+    name: verifier.name,
+    jwksUrl: verifier.jwksUrl,
+    issuer: verifier.issuer,
+    audience: verifier.audience,
+    algorithms: verifier.algorithms,
+    timeoutMs: verifier.timeoutMs,
+    cooldownMs: verifier.cooldownMs,
+    cacheMaxAgeMs: verifier.cacheMaxAgeMs,
+    clockToleranceSeconds,
+    clock,
+  });
+}

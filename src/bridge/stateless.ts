@@ -1,0 +1,169 @@
+import { Client } from '@modelcontextprotocol/client';
+import {
+  type AuthInfo,
+  createMcpHandler,
+  type JSONRPCRequest,
+  type McpHttpHandler,
+  PROTOCOL_VERSION_META_KEY,
+  Server,
+} from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { GatehouseError } from '../errors/gatehouse-error.js';
+import { type Principal, principalKey } from '../identity/principal.js';
+import type { Logger } from '../ops/logger.js';
+import type { UpstreamConnector } from './upstream.js';
+
+export interface StatelessBridgeOptions {
+  readonly connector: UpstreamConnector;
+  readonly logger: Logger;
+  /** A user's upstream connection is closed after this much idleness. */
+  readonly idleMs: number;
+  /** Largest accepted request body, in bytes. */
+  readonly maxBodyBytes: number;
+}
+
+/** Serves 2026-07-28 (per-request envelope) traffic: one upstream connection per user, never shared. */
+export interface StatelessBridge {
+  handle(request: Request, parsedBody: unknown, principal: Principal): Promise<Response>;
+  /** Users with an open upstream connection (diagnostics and tests). */
+  connectedUsers(): number;
+  close(): Promise<void>;
+}
+
+const anyResult = z.looseObject({});
+
+/** Reserved `_meta` keys of the client's own envelope; the upstream client adds its own. */
+const ENVELOPE_PREFIX = PROTOCOL_VERSION_META_KEY.slice(0, PROTOCOL_VERSION_META_KEY.lastIndexOf('/') + 1);
+
+interface PooledClient {
+  readonly client: Client;
+  idleTimer: NodeJS.Timeout | undefined;
+  inFlight: number;
+}
+
+export function createStatelessBridge(options: StatelessBridgeOptions): StatelessBridge {
+  const { connector, logger } = options;
+  const pool = new Map<string, Promise<PooledClient>>();
+  const principals = new WeakMap<AuthInfo, Principal>();
+
+  async function connect(principal: Principal): Promise<PooledClient> {
+    const client = new Client(
+      { name: 'gatehouse', version: '0.1.0' },
+      {
+        capabilities: {},
+        versionNegotiation: { mode: 'auto' },
+        // Input-required rounds belong to the end client, not to the gateway.
+        inputRequired: { autoFulfill: false },
+      },
+    );
+    const transport = connector.open({ principal, sessionId: undefined });
+    await client.connect(transport);
+    const pooled: PooledClient = { client, idleTimer: undefined, inFlight: 0 };
+    const key = principalKey(principal);
+    client.onclose = () => {
+      if (pool.get(key) !== undefined) pool.delete(key);
+      if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
+      logger.debug({ user: principal.subject }, 'per-user upstream connection closed');
+    };
+    logger.info(
+      {
+        user: principal.subject,
+        upstream: connector.kind,
+        protocolVersion: client.getNegotiatedProtocolVersion(),
+      },
+      'per-user upstream connection opened',
+    );
+    return pooled;
+  }
+
+  async function acquire(principal: Principal): Promise<PooledClient> {
+    const key = principalKey(principal);
+    let entry = pool.get(key);
+    if (entry === undefined) {
+      entry = connect(principal);
+      pool.set(key, entry);
+      entry.catch(() => pool.delete(key));
+    }
+    let pooled: PooledClient;
+    try {
+      pooled = await entry;
+    } catch (error) {
+      throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'the upstream MCP server could not be started', {
+        cause: error,
+      });
+    }
+    if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = undefined;
+    pooled.inFlight += 1;
+    return pooled;
+  }
+
+  function release(principal: Principal, pooled: PooledClient): void {
+    pooled.inFlight -= 1;
+    if (pooled.inFlight > 0) return;
+    pooled.idleTimer = setTimeout(() => {
+      pool.delete(principalKey(principal));
+      void pooled.client.close();
+    }, options.idleMs);
+    pooled.idleTimer.unref();
+  }
+
+  const handler: McpHttpHandler = createMcpHandler(
+    async (ctx) => {
+      const principal = ctx.authInfo === undefined ? undefined : principals.get(ctx.authInfo);
+      if (principal === undefined)
+        throw new Error('stateless request reached the bridge without a principal');
+      const pooled = await acquire(principal);
+      const upstream = pooled.client;
+      const server = new Server(upstream.getServerVersion() ?? { name: 'upstream', version: '0.0.0' }, {
+        capabilities: upstream.getServerCapabilities() ?? {},
+        ...(upstream.getInstructions() === undefined ? {} : { instructions: upstream.getInstructions() }),
+      });
+      server.fallbackRequestHandler = async (request: JSONRPCRequest, requestCtx) =>
+        upstream.request({ method: request.method, params: withoutEnvelope(request.params) }, anyResult, {
+          signal: requestCtx.mcpReq.signal,
+        });
+      server.onclose = () => release(principal, pooled);
+      return server;
+    },
+    {
+      legacy: 'reject',
+      maxRequestBodySize: options.maxBodyBytes,
+      onerror: (error) => logger.debug({ err: error }),
+    },
+  );
+
+  return {
+    handle(request, parsedBody, principal) {
+      const authInfo: AuthInfo = {
+        // The handler gets the principal through this object; the client's token itself never goes further.
+        token: '',
+        clientId: principal.clientId ?? '',
+        scopes: [...principal.scopes],
+        expiresAt: principal.expiresAt,
+      };
+      principals.set(authInfo, principal);
+      return handler.fetch(request, { authInfo, parsedBody });
+    },
+    connectedUsers: () => pool.size,
+    async close() {
+      await handler.close();
+      const entries = [...pool.values()];
+      pool.clear();
+      for (const entry of entries) {
+        const pooled = await entry.catch(() => undefined);
+        if (pooled?.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
+        await pooled?.client.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+function withoutEnvelope(params: JSONRPCRequest['params']): Record<string, unknown> | undefined {
+  if (params === undefined) return undefined;
+  const meta = params._meta;
+  if (meta === undefined) return params;
+  const kept = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(ENVELOPE_PREFIX)));
+  const { _meta: _dropped, ...rest } = params;
+  return Object.keys(kept).length === 0 ? rest : { ...rest, _meta: kept };
+}

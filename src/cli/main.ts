@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { isGatehouseError } from '../errors/gatehouse-error.js';
+import { registerServe } from './serve.js';
+import { registerToken } from './token.js';
+
+/** The `gatehouse` command: a thin shell over the library. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command();
+  program.name('gatehouse').description('The multi-user front door for MCP servers').showHelpAfterError();
+  registerServe(program);
+  registerToken(program);
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (isGatehouseError(error, 'ERR_CONFIG_INVALID')) {
+      process.stderr.write(`gatehouse: invalid configuration\n${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,66 @@
+import { bearerChallenge } from '../guard/challenge.js';
+import type { Logger } from '../ops/logger.js';
+import { GatehouseError } from './gatehouse-error.js';
+import { OAuthError } from './oauth-error.js';
+
+export interface RenderContext {
+  readonly resourceMetadataUrl: string;
+  readonly scope: readonly string[];
+  readonly logger: Logger;
+}
+
+/** JSON-RPC error codes for transport-level failures on the MCP endpoint (the SDK's conventions). */
+const JSONRPC_CODE: Partial<Record<GatehouseError['code'], number>> = {
+  ERR_SESSION_NOT_FOUND: -32001,
+  ERR_BAD_REQUEST: -32600,
+  ERR_SESSION_REQUIRED: -32000,
+};
+
+/**
+ * The one error boundary. OAuth errors render per RFC 6750 (with the `WWW-Authenticate` challenge on 401
+ * and 403); Gatehouse errors render as a JSON-RPC error envelope with the stable code in `data.code`;
+ * anything else is logged with its cause and answered with a bare 500.
+ */
+export function renderError(error: unknown, ctx: RenderContext): Response {
+  if (error instanceof OAuthError) {
+    const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
+    if (error.status === 401 || error.code === 'insufficient_scope') {
+      headers.set('www-authenticate', bearerChallenge(error, ctx));
+    }
+    ctx.logger.info({ error: error.code, reason: error.reason }, 'request refused');
+    return new Response(JSON.stringify(error.toJSON()), { status: error.status, headers });
+  }
+  if (error instanceof GatehouseError) {
+    const headers = new Headers({ 'content-type': 'application/json' });
+    if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
+    const level = error.status >= 500 ? 'error' : 'info';
+    ctx.logger[level]({ code: error.code, err: error.status >= 500 ? error : undefined }, error.message);
+    return jsonRpcError(
+      error.status,
+      JSONRPC_CODE[error.code] ?? -32000,
+      error.message,
+      {
+        code: error.code,
+        ...error.details,
+      },
+      headers,
+    );
+  }
+  ctx.logger.error({ err: error }, 'unhandled error');
+  return jsonRpcError(500, -32603, 'Internal error', { code: 'ERR_INTERNAL' });
+}
+
+export function jsonRpcError(
+  status: number,
+  code: number,
+  message: string,
+  data?: Record<string, unknown>,
+  headers: Headers = new Headers({ 'content-type': 'application/json' }),
+): Response {
+  const body = {
+    jsonrpc: '2.0',
+    id: null,
+    error: { code, message, ...(data === undefined ? {} : { data }) },
+  };
+  return new Response(JSON.stringify(body), { status, headers });
+}
