@@ -23,7 +23,7 @@ export function registerServe(program: Command): void {
       logger.info({ mcp: urls.resource, upstream: config.upstream?.kind ?? 'bundled demo' }, 'listening');
       process.stderr.write(
         `\nGatehouse is listening.\n  MCP endpoint:  ${urls.resource}\n  Metadata:      ${urls.resourceMetadataUrl}\n` +
-          `  Dev token:     npx gatehouse token --user alice   (development only)\n\n`,
+          `  Dev token:     npm run token -- --user alice   (development only)\n\n`,
       );
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type StdioUpstreamConfig, stdioUpstreamSchema } from '../config/schema.js';
 
 /**
@@ -10,6 +11,8 @@ export function bundledDemoUpstream(env: Record<string, string> = {}): StdioUpst
   const here = fileURLToPath(import.meta.url);
   const extension = extname(here);
   const entry = join(dirname(here), `stdio-main${extension}`);
-  const args = extension === '.ts' ? ['--import', 'tsx', entry] : [entry];
+  // Resolved here, not by the child, so it works whatever the working directory.
+  const loader = () => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const args = extension === '.ts' ? ['--import', loader(), entry] : [entry];
   return stdioUpstreamSchema.parse({ kind: 'stdio', command: process.execPath, args, env });
 }
