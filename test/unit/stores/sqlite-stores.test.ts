@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
+import type { SessionRecord } from '../../../src/stores/ports.js';
+import { createSqliteStores } from '../../../src/stores/sqlite/index.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function sessionRecord(id: string): SessionRecord {
+  return {
+    id,
+    principalKey: 'https://idp.example.test/#alice',
+    kind: 'websocket',
+    createdAt: T0,
+    lastSeenAt: T0,
+    idleExpiresAt: T0 + 1_800_000,
+    absoluteExpiresAt: T0 + 28_800_000,
+    version: 1,
+    data: { step: 1 },
+  };
+}
+
+describe('createSqliteStores', () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-sqlite-'));
+    path = join(dir, 'gatehouse.db');
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is kind 'sqlite'", async () => {
+    const stores = createSqliteStores({ path });
+    expect(stores.kind).toBe('sqlite');
+    await stores.close();
+  });
+
+  it('sets WAL, a 5000 ms busy timeout, foreign keys and synchronous NORMAL', async () => {
+    const db = new Database(path);
+    const stores = createSqliteStores({ db });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    } finally {
+      await stores.close();
+      db.close();
+    }
+  });
+
+  it('leaves a caller-owned connection open on close', async () => {
+    const db = new Database(path);
+    const stores = createSqliteStores({ db });
+    await stores.sessions.create(sessionRecord('sess-a'), 5, T0);
+
+    await stores.close();
+
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT count(*) FROM sessions').pluck().get()).toBe(1);
+    db.close();
+  });
+
+  it('closes the connection it opened, and closing twice is harmless', async () => {
+    const stores = createSqliteStores({ path });
+    await stores.close();
+    await stores.close();
+
+    await expect(stores.sessions.get('sess-a', T0)).rejects.toThrow();
+  });
+
+  it('returns plain numbers even on a connection that defaults to BigInt', async () => {
+    const db = new Database(path);
+    db.defaultSafeIntegers(true);
+    const stores = createSqliteStores({ db });
+    try {
+      const record = sessionRecord('sess-a');
+      await stores.sessions.create(record, 5, T0);
+      expect(await stores.sessions.get(record.id, T0)).toEqual(record);
+      expect(await stores.sessions.deleteExpired(T0 + 28_800_000, 10)).toEqual([record]);
+    } finally {
+      await stores.close();
+      db.close();
+    }
+  });
+
+  it('reports a write lock held past the busy timeout as ERR_STORE_UNAVAILABLE', async () => {
+    const db = new Database(path);
+    const stores = createSqliteStores({ db });
+    // The stores set 5000 ms; zero shows the mapping without making the test wait.
+    db.pragma('busy_timeout = 0');
+    const owner = new Database(path);
+    owner.prepare('BEGIN IMMEDIATE').run();
+    try {
+      let thrown: unknown;
+      try {
+        await stores.sessions.create(sessionRecord('sess-b'), 5, T0);
+      } catch (error) {
+        thrown = error;
+      }
+
+      expect(isGatehouseError(thrown, 'ERR_STORE_UNAVAILABLE')).toBe(true);
+      expect((thrown as Error).cause).toMatchObject({ code: 'SQLITE_BUSY' });
+    } finally {
+      owner.prepare('ROLLBACK').run();
+      owner.close();
+      await stores.close();
+      db.close();
+    }
+  });
+
+  it('opens a current file while another connection holds the write lock', async () => {
+    await createSqliteStores({ path }).close();
+    const owner = new Database(path);
+    owner.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const stores = createSqliteStores({ path });
+      expect(stores.kind).toBe('sqlite');
+      await stores.close();
+    } finally {
+      owner.prepare('ROLLBACK').run();
+      owner.close();
+    }
+  });
+});
