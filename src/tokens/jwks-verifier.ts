@@ -1,14 +1,8 @@
-import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
-import {
-  assertTokenShape,
-  jwksUnavailable,
-  principalFromClaims,
-  type TokenVerifier,
-  toVerificationError,
-} from './verifier.js';
+import { jwksUnavailable, type TokenVerifier, verifyJwt } from './verifier.js';
 
 /** Asymmetric JWS algorithms a remote key set may be trusted for. HMAC and `none` are never accepted here. */
 export const JWKS_ALGORITHMS = [
@@ -71,8 +65,6 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
   const { name, issuer, clock, clockToleranceSeconds } = options;
   const url = parseJwksUrl(options.jwksUrl, name);
   const algorithms = checkAlgorithms(options.algorithms, name);
-  const audience = typeof options.audience === 'string' ? options.audience : [...options.audience];
-
   const remote = createRemoteJWKSet(url, {
     timeoutDuration: options.timeoutMs,
     cooldownDuration: options.cooldownMs,
@@ -92,26 +84,8 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
     }
   };
 
-  return {
-    name,
-    issuer,
-    async verify(token: string): Promise<Principal> {
-      assertTokenShape(token);
-      try {
-        const { payload } = await jwtVerify(token, getKey, {
-          algorithms,
-          issuer,
-          audience,
-          requiredClaims: ['sub', 'exp'],
-          clockTolerance: clockToleranceSeconds,
-          currentDate: new Date(clock.now()),
-        });
-        return principalFromClaims(payload, name);
-      } catch (error) {
-        throw toVerificationError(error, name);
-      }
-    },
-  };
+  const checks = { name, algorithms, issuer, audience: options.audience, clockToleranceSeconds, clock };
+  return { name, issuer, verify: (token: string): Promise<Principal> => verifyJwt(token, getKey, checks) };
 }
 
 function parseJwksUrl(input: string | URL, name: string): URL {

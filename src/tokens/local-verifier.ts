@@ -1,14 +1,8 @@
-import { jwtVerify } from 'jose';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import { type KeyStore, SIGNING_ALGORITHM } from './keys.js';
 import { ACCESS_TOKEN_TYPE } from './sign.js';
-import {
-  assertTokenShape,
-  principalFromClaims,
-  type TokenVerifier,
-  toVerificationError,
-} from './verifier.js';
+import { type TokenVerifier, verifyJwt } from './verifier.js';
 
 export interface LocalVerifierOptions {
   keys: KeyStore;
@@ -34,27 +28,18 @@ export interface LocalVerifierOptions {
 export function createLocalVerifier(options: LocalVerifierOptions): TokenVerifier {
   const { keys, issuer, clock, clockToleranceSeconds } = options;
   const name = options.name ?? 'gatehouse';
-  const audience = typeof options.audience === 'string' ? options.audience : [...options.audience];
-
+  const checks = {
+    name,
+    algorithms: [SIGNING_ALGORITHM],
+    typ: ACCESS_TOKEN_TYPE,
+    issuer,
+    audience: options.audience,
+    clockToleranceSeconds,
+    clock,
+  };
   return {
     name,
     issuer,
-    async verify(token: string): Promise<Principal> {
-      assertTokenShape(token);
-      try {
-        const { payload } = await jwtVerify(token, keys.verificationKeys(), {
-          algorithms: [SIGNING_ALGORITHM],
-          typ: ACCESS_TOKEN_TYPE,
-          issuer,
-          audience,
-          requiredClaims: ['sub', 'exp'],
-          clockTolerance: clockToleranceSeconds,
-          currentDate: new Date(clock.now()),
-        });
-        return principalFromClaims(payload, name);
-      } catch (error) {
-        throw toVerificationError(error, name);
-      }
-    },
+    verify: (token: string): Promise<Principal> => verifyJwt(token, keys.verificationKeys(), checks),
   };
 }

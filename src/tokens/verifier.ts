@@ -1,7 +1,8 @@
-import { errors } from 'jose';
+import { errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import type { Principal } from '../identity/principal.js';
+import type { Clock } from '../ops/clock.js';
 
 /** Every stable `reason` an `invalid_token` rejection carries. Tests and logs use these, never message text. */
 export const TOKEN_REJECTION_REASONS = [
@@ -194,4 +195,41 @@ function scopesFromClaims(claims: Readonly<Record<string, unknown>>): string[] {
     return source.filter((scope): scope is string => typeof scope === 'string' && scope.length > 0);
   }
   return [];
+}
+
+/** The checks every verifier pins; only the key, algorithms and issuer rules differ between them. */
+export interface JwtChecks {
+  /** Verifier name, for the principal and for errors. */
+  name: string;
+  algorithms: readonly string[];
+  /** Required `iss`; omitted only for legacy HS256 tokens, which then get `fallbackIssuer`. */
+  issuer?: string | undefined;
+  fallbackIssuer?: string | undefined;
+  audience: string | readonly string[];
+  /** Required `typ` header, when the token type is fixed (RFC 9068 `at+jwt`). */
+  typ?: string | undefined;
+  clockToleranceSeconds: number;
+  clock: Clock;
+}
+
+/**
+ * Verifies signature, algorithm, issuer, audience, `exp` (required) and `nbf` with `jose`, then builds the
+ * principal. Every failure is mapped by {@link toVerificationError}.
+ */
+export async function verifyJwt(token: string, key: JWTVerifyGetKey, checks: JwtChecks): Promise<Principal> {
+  assertTokenShape(token);
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: [...checks.algorithms],
+      audience: typeof checks.audience === 'string' ? checks.audience : [...checks.audience],
+      ...(checks.issuer === undefined ? {} : { issuer: checks.issuer }),
+      ...(checks.typ === undefined ? {} : { typ: checks.typ }),
+      requiredClaims: ['sub', 'exp'],
+      clockTolerance: checks.clockToleranceSeconds,
+      currentDate: new Date(checks.clock.now()),
+    });
+    return principalFromClaims(payload, checks.name, { fallbackIssuer: checks.fallbackIssuer });
+  } catch (error) {
+    throw toVerificationError(error, checks.name);
+  }
 }
