@@ -1,6 +1,8 @@
 import { createServer } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotesHttpApp } from '../../src/demo/http.js';
@@ -95,4 +97,15 @@ describe('HTTP upstream: a minted, audience-bound identity instead of the client
       await bob.client.close();
     });
   }
+
+  it('serves the v1 SDK client with a bearer token', async () => {
+    const token = await gw.token('v1-user');
+    const client = new V1Client({ name: 'v1', version: '1.0.0' });
+    await client.connect(
+      new V1Transport(gw.mcpUrl, { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+    );
+    const who = JSON.parse(text(await client.callTool({ name: 'whoami', arguments: {} })));
+    expect(who.userId).toBe('v1-user');
+    await client.close();
+  });
 });
