@@ -20,6 +20,15 @@ export interface StatelessBridgeOptions {
   readonly idleMs: number;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes: number;
+  /**
+   * A user's connection is retired (new requests get a fresh one; the old one closes once idle) after
+   * serving this many requests. It bounds whatever a long-lived client accumulates per request; on Node 20
+   * each HTTP request combines its abort signal with the transport's (`AbortSignal.any`), and Node leaks
+   * a small record on the long-lived signal every time (nodejs/node#55351). Default 1000.
+   */
+  readonly maxRequestsPerConnection?: number;
+  /** A user's connection is retired this long after it opened, however busy. Default 10 min. */
+  readonly maxConnectionAgeMs?: number;
 }
 
 /** Serves 2026-07-28 (per-request envelope) traffic: one upstream connection per user, never shared. */
@@ -27,6 +36,8 @@ export interface StatelessBridge {
   handle(request: Request, parsedBody: unknown, principal: Principal): Promise<Response>;
   /** Users with an open upstream connection (diagnostics and tests). */
   connectedUsers(): number;
+  /** Upstream connections opened since start (diagnostics and tests). */
+  connectionsOpened(): number;
   close(): Promise<void>;
 }
 
@@ -37,13 +48,20 @@ const ENVELOPE_PREFIX = PROTOCOL_VERSION_META_KEY.slice(0, PROTOCOL_VERSION_META
 
 interface PooledClient {
   readonly client: Client;
+  readonly openedAt: number;
   idleTimer: NodeJS.Timeout | undefined;
   inFlight: number;
+  served: number;
+  /** No longer handed out; closed when its last request finishes. */
+  retired: boolean;
 }
 
 export function createStatelessBridge(options: StatelessBridgeOptions): StatelessBridge {
   const { connector, logger } = options;
+  const maxRequests = options.maxRequestsPerConnection ?? 1000;
+  const maxAgeMs = options.maxConnectionAgeMs ?? 10 * 60_000;
   const pool = new Map<string, Promise<PooledClient>>();
+  let opened = 0;
   const principals = new WeakMap<AuthInfo, Principal>();
 
   async function connect(principal: Principal): Promise<PooledClient> {
@@ -58,10 +76,19 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     );
     const transport = connector.open({ principal, sessionId: undefined });
     await client.connect(transport);
-    const pooled: PooledClient = { client, idleTimer: undefined, inFlight: 0 };
+    opened += 1;
+    const pooled: PooledClient = {
+      client,
+      openedAt: Date.now(),
+      idleTimer: undefined,
+      inFlight: 0,
+      served: 0,
+      retired: false,
+    };
     const key = principalKey(principal);
+    const entry = pool.get(key);
     client.onclose = () => {
-      if (pool.get(key) !== undefined) pool.delete(key);
+      if (pool.get(key) === entry) pool.delete(key);
       if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
       logger.debug({ user: principal.subject }, 'per-user upstream connection closed');
     };
@@ -95,12 +122,21 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
     pooled.idleTimer = undefined;
     pooled.inFlight += 1;
+    pooled.served += 1;
+    if (!pooled.retired && (pooled.served >= maxRequests || Date.now() - pooled.openedAt >= maxAgeMs)) {
+      pooled.retired = true;
+      if (pool.get(key) === entry) pool.delete(key);
+    }
     return pooled;
   }
 
   function release(principal: Principal, pooled: PooledClient): void {
     pooled.inFlight -= 1;
     if (pooled.inFlight > 0) return;
+    if (pooled.retired) {
+      void pooled.client.close();
+      return;
+    }
     pooled.idleTimer = setTimeout(() => {
       pool.delete(principalKey(principal));
       void pooled.client.close();
@@ -146,6 +182,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       return handler.fetch(request, { authInfo, parsedBody });
     },
     connectedUsers: () => pool.size,
+    connectionsOpened: () => opened,
     async close() {
       await handler.close();
       const entries = [...pool.values()];
