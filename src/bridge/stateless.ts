@@ -64,6 +64,16 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   let opened = 0;
   const principals = new WeakMap<AuthInfo, Principal>();
 
+  /**
+   * Takes a connection out of the pool. Invariant: a connection that is not retired is the pool's entry
+   * for its user, so only the first retirement removes the entry, never a newer connection's.
+   */
+  function retire(principal: Principal, pooled: PooledClient): void {
+    if (pooled.retired) return;
+    pooled.retired = true;
+    pool.delete(principalKey(principal));
+  }
+
   async function connect(principal: Principal): Promise<PooledClient> {
     const client = new Client(
       { name: 'gatehouse', version: '0.1.0' },
@@ -85,10 +95,8 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       served: 0,
       retired: false,
     };
-    const key = principalKey(principal);
-    const entry = pool.get(key);
     client.onclose = () => {
-      if (pool.get(key) === entry) pool.delete(key);
+      retire(principal, pooled);
       if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
       logger.debug({ user: principal.subject }, 'per-user upstream connection closed');
     };
@@ -123,10 +131,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     pooled.idleTimer = undefined;
     pooled.inFlight += 1;
     pooled.served += 1;
-    if (!pooled.retired && (pooled.served >= maxRequests || Date.now() - pooled.openedAt >= maxAgeMs)) {
-      pooled.retired = true;
-      if (pool.get(key) === entry) pool.delete(key);
-    }
+    if (pooled.served >= maxRequests || Date.now() - pooled.openedAt >= maxAgeMs) retire(principal, pooled);
     return pooled;
   }
 
@@ -138,7 +143,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       return;
     }
     pooled.idleTimer = setTimeout(() => {
-      pool.delete(principalKey(principal));
+      retire(principal, pooled);
       void pooled.client.close();
     }, options.idleMs);
     pooled.idleTimer.unref();
