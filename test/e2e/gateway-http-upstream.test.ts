@@ -7,6 +7,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotesHttpApp } from '../../src/demo/http.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { text } from '../helpers/mcp.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,10 +18,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function text(result: unknown): string {
-  return ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 }
 
 describe('HTTP upstream: a minted, audience-bound identity instead of the client token', () => {

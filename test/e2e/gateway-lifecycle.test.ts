@@ -5,13 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { text } from '../helpers/mcp.js';
 
 const crashy = fileURLToPath(new URL('../fixtures/crashy-server.ts', import.meta.url));
-
-function text(result: unknown): string {
-  const content = (result as { content?: Array<{ text?: string }> }).content ?? [];
-  return content.map((item) => item.text ?? '').join('');
-}
 
 async function connect(gw: TestGateway, token: string, capabilities: Record<string, unknown> = {}) {
   const client = new Client({ name: 'test', version: '1.0.0' }, { capabilities });

@@ -3,12 +3,9 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { text } from '../helpers/mcp.js';
 
 const SUPABASE_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
-
-function text(result: unknown): string {
-  return ((result as { content?: Array<{ text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
-}
 
 describe('resource-server mode: tokens from the team’s own IdP', () => {
   let gw: TestGateway;
