@@ -72,9 +72,320 @@ export interface SessionStore {
   deleteExpired(now: number, limit: number): Promise<SessionRecord[]>;
 }
 
-/** All ports of one backend. Grows with users, clients, grants, tokens and audit. */
+/* ----------------------------------------------------------------------------------------------
+ * Authorization server records. Codes, refresh tokens and client secrets are stored only as
+ * `tokenHash()` values; upstream tokens and grace responses only as ciphertext.
+ * -------------------------------------------------------------------------------------------- */
+
+/** Who a grant, code or login session belongs to; enough to rebuild the access token's claims. */
+export interface PrincipalSnapshot {
+  readonly subject: string;
+  /** Where the identity came from: `local` or the federated provider's name. */
+  readonly idp: string;
+  readonly email?: string;
+  readonly name?: string;
+  /** Extra claims copied into access tokens (organization, roles); never secrets. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/** A local account. */
+export interface UserRecord {
+  /** Stable, random, never reused; the `sub` of the user's tokens. */
+  readonly id: string;
+  /** Unique login name, already normalised (NFKC, lower case) by the caller. */
+  readonly username: string;
+  readonly email?: string;
+  readonly name?: string;
+  /** Self-describing password hash (algorithm and parameters included). */
+  readonly passwordHash: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface UserStore {
+  /** Inserts the user; `false` (and no change) when the username or id is taken. */
+  create(user: UserRecord): Promise<boolean>;
+  get(id: string): Promise<UserRecord | undefined>;
+  findByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Every user, ordered by username. */
+  list(): Promise<UserRecord[]>;
+  /** Replaces the password hash; `false` when the user does not exist. */
+  setPassword(id: string, passwordHash: string, now: number): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+}
+
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+/** A registered OAuth client (dynamic registration; pre-registered and CIMD clients never reach the store). */
+export interface ClientRecord {
+  readonly clientId: string;
+  /** `tokenHash()` of the client secret, for confidential clients. */
+  readonly secretHash?: string;
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  readonly redirectUris: readonly string[];
+  readonly grantTypes: readonly string[];
+  readonly responseTypes: readonly string[];
+  readonly applicationType: 'web' | 'native';
+  readonly clientName?: string;
+  readonly clientUri?: string;
+  readonly logoUri?: string;
+  /** Space-separated scopes the client may request, when it registered a limit. */
+  readonly scope?: string;
+  /** The validated RFC 7591 metadata as registered, returned again on read. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  /** When the registration lapses (epoch ms); absent = never. */
+  readonly expiresAt?: number;
+}
+
+export interface ClientStore {
+  /** Inserts; `false` when the client id exists. */
+  create(client: ClientRecord): Promise<boolean>;
+  /** The client, or `undefined` when absent or expired at `now`. */
+  get(clientId: string, now: number): Promise<ClientRecord | undefined>;
+  delete(clientId: string): Promise<boolean>;
+}
+
+/** A pending authorization code (RFC 6749 §4.1.2), keyed by the code's hash. */
+export interface AuthorizationCodeRecord {
+  readonly codeHash: string;
+  /** The grant the code will create; a replayed code revokes it. */
+  readonly grantId: string;
+  readonly clientId: string;
+  readonly redirectUri: string;
+  /** PKCE S256 challenge (RFC 7636). */
+  readonly codeChallenge: string;
+  /** RFC 8707 resource the tokens are bound to. */
+  readonly resource: string;
+  readonly scopes: readonly string[];
+  readonly principal: PrincipalSnapshot;
+  /** When the user authenticated (epoch ms). */
+  readonly authTime: number;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export type ConsumeCodeResult =
+  /** The first and only successful consumption. */
+  | { readonly status: 'consumed'; readonly record: AuthorizationCodeRecord }
+  /** The code was already consumed: a replay, whose grant must be revoked. */
+  | { readonly status: 'replayed'; readonly record: AuthorizationCodeRecord };
+
+export interface AuthorizationCodeStore {
+  create(record: AuthorizationCodeRecord): Promise<void>;
+  /**
+   * Atomically marks the code consumed. Of N concurrent calls exactly one gets `consumed`; the rest,
+   * and every later call until `expiresAt`, get `replayed`. `undefined` when unknown or expired.
+   */
+  consume(codeHash: string, now: number): Promise<ConsumeCodeResult | undefined>;
+  deleteExpired(now: number, limit: number): Promise<number>;
+}
+
+/**
+ * A grant: one user's authorization of one client for one resource, and its refresh-token family.
+ * Each refresh rotates the family to the next generation (RFC 9700 §4.14.2).
+ */
+export interface GrantRecord {
+  readonly id: string;
+  readonly clientId: string;
+  readonly principal: PrincipalSnapshot;
+  readonly scopes: readonly string[];
+  readonly resource: string;
+  readonly authTime: number;
+  readonly createdAt: number;
+  /** End of the family's absolute lifetime; no refresh succeeds after it. */
+  readonly expiresAt: number;
+  readonly revokedAt?: number;
+  /** Generation of the current refresh token; 0 when the grant has none. */
+  readonly generation: number;
+  /** When the current generation was issued. */
+  readonly rotatedAt: number;
+  /**
+   * The response issued for the current generation, encrypted with a key derived from the
+   * previous refresh token, so a retry of that token inside the grace window gets the identical answer
+   * and nobody without that token can read it. Absent for generation ≤ 1.
+   */
+  readonly graceResponse?: string;
+}
+
+/** Where a refresh token sits in its family. */
+export interface RefreshTokenRef {
+  readonly grantId: string;
+  readonly generation: number;
+}
+
+export interface GrantStore {
+  /** Inserts the grant and, when given, its first refresh token (generation 1). */
+  create(grant: GrantRecord, refreshTokenHash?: string): Promise<void>;
+  /** The grant, or `undefined` when absent or expired at `now` (a revoked grant is still returned). */
+  get(id: string, now: number): Promise<GrantRecord | undefined>;
+  /** Which family and generation a refresh token belongs to; every generation ever issued is found. */
+  findRefreshToken(refreshTokenHash: string): Promise<RefreshTokenRef | undefined>;
+  /**
+   * Compare-and-swap rotation: only if the grant is not revoked, not expired at `rotatedAt`, and its
+   * generation still equals `expectedGeneration`, records `newRefreshTokenHash` as generation
+   * `expectedGeneration + 1`, sets `rotatedAt` and `graceResponse` (absent when `undefined`), and returns
+   * the new record. Of N concurrent rotations of one generation exactly one succeeds; the others get
+   * `undefined` and re-read.
+   */
+  rotate(
+    id: string,
+    expectedGeneration: number,
+    newRefreshTokenHash: string,
+    rotatedAt: number,
+    graceResponse: string | undefined,
+  ): Promise<GrantRecord | undefined>;
+  /** Sets `revokedAt` (first call wins) and returns the record; `undefined` if already revoked or absent. */
+  revoke(id: string, now: number): Promise<GrantRecord | undefined>;
+  /** Live (unrevoked, unexpired) grants of a principal (`principalKey` = `${idp}#${subject}`). */
+  listByPrincipal(principalKey: string, now: number): Promise<GrantRecord[]>;
+  /** Removes up to `limit` grants (and their refresh tokens) expired at `now`; returns how many. */
+  deleteExpired(now: number, limit: number): Promise<number>;
+}
+
+/** Revoked access tokens: a grant id (all its tokens) or one token's `jti`, until `expiresAt`. */
+export interface RevocationRecord {
+  readonly kind: 'grant' | 'jti';
+  readonly id: string;
+  readonly revokedAt: number;
+  /** After this the entry can go: every token it covers has expired. */
+  readonly expiresAt: number;
+}
+
+export interface RevocationStore {
+  /** Idempotent. */
+  add(record: RevocationRecord): Promise<void>;
+  /** Entries still in force at `now` revoked at or after `since` (epoch ms), oldest first. */
+  listSince(since: number, now: number): Promise<RevocationRecord[]>;
+  deleteExpired(now: number, limit: number): Promise<number>;
+}
+
+/** A user's remembered approval of a client (the consent screen is skipped when it covers a request). */
+export interface ConsentRecord {
+  readonly principalKey: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  readonly grantedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface ConsentStore {
+  /** Inserts or replaces the consent of `(principalKey, clientId)`. */
+  put(record: ConsentRecord): Promise<void>;
+  get(principalKey: string, clientId: string, now: number): Promise<ConsentRecord | undefined>;
+  delete(principalKey: string, clientId: string): Promise<boolean>;
+  listByPrincipal(principalKey: string, now: number): Promise<ConsentRecord[]>;
+}
+
+/** A federated user's tokens at the upstream IdP, encrypted at rest. */
+export interface UpstreamTokenRecord {
+  /** `${idp}#${subject}` of the Gatehouse principal. */
+  readonly principalKey: string;
+  /** The upstream provider's configured name. */
+  readonly provider: string;
+  /** Encrypted JSON of the upstream token response. */
+  readonly ciphertext: string;
+  /** When the upstream access token expires (epoch ms), for refresh scheduling; absent when unknown. */
+  readonly accessExpiresAt?: number;
+  readonly updatedAt: number;
+  /** Optimistic-concurrency version; 1 on first put, +1 on every successful replace. */
+  readonly version: number;
+}
+
+export interface UpstreamTokenStore {
+  get(principalKey: string, provider: string): Promise<UpstreamTokenRecord | undefined>;
+  /**
+   * Compare-and-swap write: creates when `expectedVersion` is 0 and no record exists, replaces when the
+   * stored version equals `expectedVersion`. Returns the stored record (version bumped), or `undefined`
+   * when another writer got there first (the caller re-reads, typically finding a fresh token).
+   */
+  put(
+    record: Omit<UpstreamTokenRecord, 'version'>,
+    expectedVersion: number,
+  ): Promise<UpstreamTokenRecord | undefined>;
+  delete(principalKey: string, provider: string): Promise<boolean>;
+}
+
+/** A signing key of the authorization server, with its private part encrypted at rest. */
+export interface SigningKeyRecord {
+  readonly kid: string;
+  readonly alg: string;
+  /** The public JWK, as published. */
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  /** Encrypted private JWK. */
+  readonly privateJwkCiphertext: string;
+  readonly createdAt: number;
+  /** From this time (epoch ms) the key no longer signs. */
+  readonly retiresAt: number;
+  /** From this time the key leaves the JWKS: every token it signed has expired. */
+  readonly expiresAt: number;
+}
+
+export interface SigningKeyStore {
+  /** Keys not yet expired at `now`, newest first. */
+  list(now: number): Promise<SigningKeyRecord[]>;
+  /** Inserts; `false` when the kid exists. */
+  create(key: SigningKeyRecord): Promise<boolean>;
+  deleteExpired(now: number, limit: number): Promise<number>;
+}
+
+/**
+ * Short-lived keyed records: pending authorization requests, browser login sessions, federation
+ * state. Values are JSON objects; `namespace` keeps the kinds apart.
+ */
+export interface EphemeralStore {
+  /** Inserts or replaces. */
+  put(
+    namespace: string,
+    key: string,
+    value: Readonly<Record<string, unknown>>,
+    expiresAt: number,
+  ): Promise<void>;
+  get(namespace: string, key: string, now: number): Promise<Record<string, unknown> | undefined>;
+  /** Get-and-delete in one atomic step: of N concurrent takes exactly one gets the value. */
+  take(namespace: string, key: string, now: number): Promise<Record<string, unknown> | undefined>;
+  delete(namespace: string, key: string): Promise<boolean>;
+  deleteExpired(now: number, limit: number): Promise<number>;
+}
+
+export interface CounterResult {
+  /** The count after this increment, within the current window. */
+  readonly count: number;
+  /** When the current window ends (epoch ms). */
+  readonly resetAt: number;
+}
+
+/** Fixed-window counters for throttling (login attempts, registrations). */
+export interface CounterStore {
+  /**
+   * Atomically adds one to `key`. A key whose window ended before `now` starts again at 1 with a new
+   * window ending at `now + windowMs`.
+   */
+  increment(key: string, windowMs: number, now: number): Promise<CounterResult>;
+  /** The current count and window, or `undefined` when the key is absent or its window ended. */
+  peek(key: string, now: number): Promise<CounterResult | undefined>;
+  reset(key: string): Promise<void>;
+  /**
+   * Optional feature, for backends without native expiry (Redis keys carry a TTL instead): removes up to
+   * `limit` counters whose window ended at `now` and returns how many. Without a sweep, keys chosen by
+   * clients (addresses, usernames) would grow the store without bound.
+   */
+  deleteExpired?(now: number, limit: number): Promise<number>;
+}
+
+/** All ports of one backend. */
 export interface Stores {
   readonly sessions: SessionStore;
+  readonly users: UserStore;
+  readonly clients: ClientStore;
+  readonly codes: AuthorizationCodeStore;
+  readonly grants: GrantStore;
+  readonly revocations: RevocationStore;
+  readonly consents: ConsentStore;
+  readonly upstreamTokens: UpstreamTokenStore;
+  readonly signingKeys: SigningKeyStore;
+  readonly ephemeral: EphemeralStore;
+  readonly counters: CounterStore;
   /** Which adapter this is (`memory`, `sqlite`, …), for logs and diagnostics. */
   readonly kind: string;
   /** Releases connections and files. */

@@ -1,36 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../src/errors/gatehouse-error.js';
-import type { SessionRecord, SessionStore, Stores } from '../../src/stores/ports.js';
+import type { SessionRecord, SessionStore } from '../../src/stores/ports.js';
+import type { StoreContractOptions, StoresHarness } from './harness.js';
 
-/**
- * One adapter under test, built fresh for every test. Whatever backs it (a temp file, a Postgres schema, a
- * Redis key prefix) must start empty and be private to this harness: the sweeper tests count every
- * expired session in the store.
- */
-export interface SessionStoreHarness {
-  readonly stores: Stores;
-  /**
-   * Opens another `Stores` over the same backing data through its own connection (another SQLite
-   * connection, another Postgres pool, another Redis client). Required when the suite runs with
-   * `twoConnections`; race tests then split their calls across both. `cleanup` closes what it returns.
-   */
-  readonly second?: () => Promise<Stores>;
-  /**
-   * Closes `stores` and opens the same backing data again, returning the new `Stores`. Required when the
-   * suite runs with `durable`. `cleanup` closes what it returns.
-   */
-  readonly reopen?: () => Promise<Stores>;
-  /** Closes every `Stores` the harness opened and removes the backing data. */
-  cleanup(): Promise<void>;
-}
-
-export interface SessionStoreContractOptions {
-  /** The backend keeps sessions across close and reopen (not memory): adds the persistence test. */
-  readonly durable?: boolean;
-  /** Race tests split their concurrent calls across `stores` and `second()`. */
-  readonly twoConnections?: boolean;
-}
+/** The harness and options every store contract shares (see `harness.ts`). */
+export type SessionStoreHarness = StoresHarness;
+export type SessionStoreContractOptions = StoreContractOptions;
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;

@@ -1,147 +1,22 @@
-import { GatehouseError } from '../../errors/gatehouse-error.js';
-import type { CreateSessionResult, SessionRecord, SessionStore, Stores } from '../ports.js';
+import type { Stores } from '../ports.js';
+import { createMemoryClientStore } from './clients.js';
+import { createMemoryAuthorizationCodeStore } from './codes.js';
+import { createMemoryConsentStore } from './consents.js';
+import { createMemoryCounterStore } from './counters.js';
+import { createMemoryEphemeralStore } from './ephemeral.js';
+import { createMemoryGrantStore } from './grants.js';
+import { createMemoryRevocationStore } from './revocations.js';
+import { createMemorySessionStore } from './sessions.js';
+import { createMemorySigningKeyStore } from './signing-keys.js';
+import { createMemoryUpstreamTokenStore } from './upstream-tokens.js';
+import { createMemoryUserStore } from './users.js';
 
 /**
- * A stored session. `data` is kept as JSON text so the memory adapter has the same value semantics as the
- * SQL and Redis adapters (what goes in is what a JSON round trip gives back) and no caller can reach into
- * a stored object through a reference it kept or was given.
- */
-interface StoredSession extends Omit<SessionRecord, 'data'> {
-  readonly data: string;
-}
-
-function toStored(record: SessionRecord): StoredSession {
-  return {
-    id: record.id,
-    principalKey: record.principalKey,
-    kind: record.kind,
-    createdAt: record.createdAt,
-    lastSeenAt: record.lastSeenAt,
-    idleExpiresAt: record.idleExpiresAt,
-    absoluteExpiresAt: record.absoluteExpiresAt,
-    version: record.version,
-    data: JSON.stringify(record.data),
-  };
-}
-
-function toRecord(stored: StoredSession): SessionRecord {
-  return { ...stored, data: JSON.parse(stored.data) as Record<string, unknown> };
-}
-
-function isLive(stored: StoredSession, now: number): boolean {
-  return stored.idleExpiresAt > now && stored.absoluteExpiresAt > now;
-}
-
-function byCreatedAtThenId(a: StoredSession, b: StoredSession): number {
-  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/**
- * Every method is an `async` function whose body never awaits, so each one runs to completion before any
- * other store call starts: check-then-write is atomic on the single JS thread, which is the same guarantee
- * the SQL adapters get from transactions.
- */
-function createMemorySessionStore(): { store: SessionStore; clear(): void } {
-  const sessions = new Map<string, StoredSession>();
-  const idsByPrincipal = new Map<string, Set<string>>();
-
-  const remove = (stored: StoredSession): void => {
-    sessions.delete(stored.id);
-    const ids = idsByPrincipal.get(stored.principalKey);
-    if (ids === undefined) return;
-    ids.delete(stored.id);
-    if (ids.size === 0) idsByPrincipal.delete(stored.principalKey);
-  };
-
-  const liveOf = (principalKey: string, now: number): StoredSession[] => {
-    const live: StoredSession[] = [];
-    for (const id of idsByPrincipal.get(principalKey) ?? []) {
-      const stored = sessions.get(id);
-      if (stored !== undefined && isLive(stored, now)) live.push(stored);
-    }
-    return live;
-  };
-
-  const store: SessionStore = {
-    async create(record, maxPerPrincipal, now): Promise<CreateSessionResult> {
-      if (sessions.has(record.id)) {
-        throw new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
-      }
-      const activeCount = liveOf(record.principalKey, now).length;
-      if (activeCount >= maxPerPrincipal) return { created: false, activeCount };
-      const stored = toStored(record);
-      sessions.set(stored.id, stored);
-      const ids = idsByPrincipal.get(stored.principalKey);
-      if (ids === undefined) idsByPrincipal.set(stored.principalKey, new Set([stored.id]));
-      else ids.add(stored.id);
-      return { created: true, activeCount };
-    },
-
-    async get(id, now) {
-      const stored = sessions.get(id);
-      return stored !== undefined && isLive(stored, now) ? toRecord(stored) : undefined;
-    },
-
-    async touch(id, now, idleTimeoutMs) {
-      const stored = sessions.get(id);
-      if (stored === undefined || !isLive(stored, now)) return undefined;
-      const touched: StoredSession = {
-        ...stored,
-        lastSeenAt: now,
-        idleExpiresAt: Math.min(now + idleTimeoutMs, stored.absoluteExpiresAt),
-      };
-      sessions.set(id, touched);
-      return toRecord(touched);
-    },
-
-    async update(id, expectedVersion, data) {
-      const stored = sessions.get(id);
-      if (stored === undefined || stored.version !== expectedVersion) return undefined;
-      const updated: StoredSession = { ...stored, version: stored.version + 1, data: JSON.stringify(data) };
-      sessions.set(id, updated);
-      return toRecord(updated);
-    },
-
-    async delete(id) {
-      const stored = sessions.get(id);
-      if (stored === undefined) return false;
-      remove(stored);
-      return true;
-    },
-
-    async listByPrincipal(principalKey, now) {
-      return liveOf(principalKey, now).sort(byCreatedAtThenId).map(toRecord);
-    },
-
-    async deleteExpired(now, limit) {
-      const max = Math.floor(limit);
-      const removed: SessionRecord[] = [];
-      if (!(max > 0)) return removed;
-      for (const stored of sessions.values()) {
-        if (removed.length >= max) break;
-        if (isLive(stored, now)) continue;
-        remove(stored);
-        removed.push(toRecord(stored));
-      }
-      return removed;
-    },
-  };
-
-  return {
-    store,
-    clear() {
-      sessions.clear();
-      idsByPrincipal.clear();
-    },
-  };
-}
-
-/**
- * Stores that live in this process only: every restart loses every session. For tests and single-process
- * development; production deployments should use SQLite, Postgres or Redis.
+ * Stores that live in this process only: every restart loses every session, user, client, grant and
+ * signing key. For tests and single-process development; production deployments should use SQLite,
+ * Postgres or Redis.
  *
- * `deleteExpired` scans all sessions (O(n)); fine for the sizes a single process holds in memory.
+ * Every `deleteExpired` scans its whole map (O(n)); fine for the sizes a single process holds in memory.
  *
  * @example
  * ```ts
@@ -150,12 +25,45 @@ function createMemorySessionStore(): { store: SessionStore; clear(): void } {
  * ```
  */
 export function createMemoryStores(): Stores {
-  const { store, clear } = createMemorySessionStore();
+  const sessions = createMemorySessionStore();
+  const users = createMemoryUserStore();
+  const clients = createMemoryClientStore();
+  const codes = createMemoryAuthorizationCodeStore();
+  const grants = createMemoryGrantStore();
+  const revocations = createMemoryRevocationStore();
+  const consents = createMemoryConsentStore();
+  const upstreamTokens = createMemoryUpstreamTokenStore();
+  const signingKeys = createMemorySigningKeyStore();
+  const ephemeral = createMemoryEphemeralStore();
+  const counters = createMemoryCounterStore();
+  const ports = [
+    sessions,
+    users,
+    clients,
+    codes,
+    grants,
+    revocations,
+    consents,
+    upstreamTokens,
+    signingKeys,
+    ephemeral,
+    counters,
+  ];
   return {
     kind: 'memory',
-    sessions: store,
+    sessions: sessions.store,
+    users: users.store,
+    clients: clients.store,
+    codes: codes.store,
+    grants: grants.store,
+    revocations: revocations.store,
+    consents: consents.store,
+    upstreamTokens: upstreamTokens.store,
+    signingKeys: signingKeys.store,
+    ephemeral: ephemeral.store,
+    counters: counters.store,
     async close() {
-      clear();
+      for (const port of ports) port.clear();
     },
   };
 }

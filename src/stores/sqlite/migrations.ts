@@ -32,6 +32,145 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX sessions_absolute_expires_at_idx ON sessions (absolute_expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'authorization server',
+    // STRICT tables reject a value of the wrong type instead of storing it; JSON columns must be valid JSON
+    // of the expected shape. Every index serves one query of the ports: an expiry sweep, a lookup by
+    // principal, or the ordering of a listing.
+    sql: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY NOT NULL,
+        username TEXT NOT NULL UNIQUE,
+        email TEXT,
+        name TEXT,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE clients (
+        client_id TEXT PRIMARY KEY NOT NULL,
+        secret_hash TEXT,
+        token_endpoint_auth_method TEXT NOT NULL,
+        redirect_uris TEXT NOT NULL CHECK (json_valid(redirect_uris) AND json_type(redirect_uris) = 'array'),
+        grant_types TEXT NOT NULL CHECK (json_valid(grant_types) AND json_type(grant_types) = 'array'),
+        response_types TEXT NOT NULL
+          CHECK (json_valid(response_types) AND json_type(response_types) = 'array'),
+        application_type TEXT NOT NULL,
+        client_name TEXT,
+        client_uri TEXT,
+        logo_uri TEXT,
+        scope TEXT,
+        metadata TEXT NOT NULL CHECK (json_valid(metadata) AND json_type(metadata) = 'object'),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER
+      ) STRICT;
+
+      CREATE TABLE authorization_codes (
+        code_hash TEXT PRIMARY KEY NOT NULL,
+        grant_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        scopes TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+        principal TEXT NOT NULL CHECK (json_valid(principal) AND json_type(principal) = 'object'),
+        auth_time INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        -- Set by the first consume; the row stays until it expires so that replays are recognised.
+        consumed_at INTEGER
+      ) STRICT;
+      CREATE INDEX authorization_codes_expires_at_idx ON authorization_codes (expires_at);
+
+      CREATE TABLE grants (
+        id TEXT PRIMARY KEY NOT NULL,
+        client_id TEXT NOT NULL,
+        -- 'idp#subject' of principal, for listByPrincipal.
+        principal_key TEXT NOT NULL,
+        principal TEXT NOT NULL CHECK (json_valid(principal) AND json_type(principal) = 'object'),
+        scopes TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+        resource TEXT NOT NULL,
+        auth_time INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        generation INTEGER NOT NULL,
+        rotated_at INTEGER NOT NULL,
+        grace_response TEXT
+      ) STRICT;
+      CREATE INDEX grants_principal_key_idx ON grants (principal_key, created_at);
+      CREATE INDEX grants_expires_at_idx ON grants (expires_at);
+
+      -- Every refresh token a grant ever issued, so a reused old generation is recognised until the grant
+      -- is swept; the sweep deletes a grant's tokens with it.
+      CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY NOT NULL,
+        grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL
+      ) STRICT;
+      -- Also the index the cascade from grants needs.
+      CREATE UNIQUE INDEX refresh_tokens_grant_generation_idx ON refresh_tokens (grant_id, generation);
+
+      CREATE TABLE revocations (
+        kind TEXT NOT NULL CHECK (kind IN ('grant', 'jti')),
+        id TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+      ) STRICT;
+      CREATE INDEX revocations_revoked_at_idx ON revocations (revoked_at);
+      CREATE INDEX revocations_expires_at_idx ON revocations (expires_at);
+
+      -- The primary key serves get and listByPrincipal (ordered by client id).
+      CREATE TABLE consents (
+        principal_key TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+        granted_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (principal_key, client_id)
+      ) STRICT;
+
+      CREATE TABLE upstream_tokens (
+        principal_key TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        access_expires_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (principal_key, provider)
+      ) STRICT;
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY NOT NULL,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL CHECK (json_valid(public_jwk) AND json_type(public_jwk) = 'object'),
+        private_jwk_ciphertext TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        retires_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX signing_keys_expires_at_idx ON signing_keys (expires_at);
+
+      CREATE TABLE ephemeral_records (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL CHECK (json_valid(value) AND json_type(value) = 'object'),
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+      ) STRICT;
+      CREATE INDEX ephemeral_records_expires_at_idx ON ephemeral_records (expires_at);
+
+      CREATE TABLE counters (
+        key TEXT PRIMARY KEY NOT NULL,
+        count INTEGER NOT NULL,
+        reset_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX counters_reset_at_idx ON counters (reset_at);
+    `,
+  },
 ];
 
 function assertWellFormed(migrations: readonly SqliteMigration[]): void {
@@ -69,7 +208,7 @@ function schemaVersion(db: Database.Database): number | undefined {
  *
  * @example
  * ```ts
- * const applied = migrateSqlite(db); // [1] on a new file, [] afterwards
+ * const applied = migrateSqlite(db); // [1, 2] on a new file, [] afterwards
  * ```
  */
 export function migrateSqlite(

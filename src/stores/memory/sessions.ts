@@ -1,0 +1,139 @@
+import { GatehouseError } from '../../errors/gatehouse-error.js';
+import type { CreateSessionResult, SessionRecord, SessionStore } from '../ports.js';
+import { sweepLimit } from '../sweep-limit.js';
+import type { MemoryPort } from './copy.js';
+
+/**
+ * A stored session. `data` is kept as JSON text so the memory adapter has the same value semantics as the
+ * SQL and Redis adapters (what goes in is what a JSON round trip gives back) and no caller can reach into
+ * a stored object through a reference it kept or was given.
+ */
+interface StoredSession extends Omit<SessionRecord, 'data'> {
+  readonly data: string;
+}
+
+function toStored(record: SessionRecord): StoredSession {
+  return {
+    id: record.id,
+    principalKey: record.principalKey,
+    kind: record.kind,
+    createdAt: record.createdAt,
+    lastSeenAt: record.lastSeenAt,
+    idleExpiresAt: record.idleExpiresAt,
+    absoluteExpiresAt: record.absoluteExpiresAt,
+    version: record.version,
+    data: JSON.stringify(record.data),
+  };
+}
+
+function toRecord(stored: StoredSession): SessionRecord {
+  return { ...stored, data: JSON.parse(stored.data) as Record<string, unknown> };
+}
+
+function isLive(stored: StoredSession, now: number): boolean {
+  return stored.idleExpiresAt > now && stored.absoluteExpiresAt > now;
+}
+
+function byCreatedAtThenId(a: StoredSession, b: StoredSession): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * Every method is an `async` function whose body never awaits, so each one runs to completion before any
+ * other store call starts: check-then-write is atomic on the single JS thread, which is the same guarantee
+ * the SQL adapters get from transactions.
+ */
+export function createMemorySessionStore(): MemoryPort<SessionStore> {
+  const sessions = new Map<string, StoredSession>();
+  const idsByPrincipal = new Map<string, Set<string>>();
+
+  const remove = (stored: StoredSession): void => {
+    sessions.delete(stored.id);
+    const ids = idsByPrincipal.get(stored.principalKey);
+    if (ids === undefined) return;
+    ids.delete(stored.id);
+    if (ids.size === 0) idsByPrincipal.delete(stored.principalKey);
+  };
+
+  const liveOf = (principalKey: string, now: number): StoredSession[] => {
+    const live: StoredSession[] = [];
+    for (const id of idsByPrincipal.get(principalKey) ?? []) {
+      const stored = sessions.get(id);
+      if (stored !== undefined && isLive(stored, now)) live.push(stored);
+    }
+    return live;
+  };
+
+  const store: SessionStore = {
+    async create(record, maxPerPrincipal, now): Promise<CreateSessionResult> {
+      if (sessions.has(record.id)) {
+        throw new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
+      }
+      const activeCount = liveOf(record.principalKey, now).length;
+      if (activeCount >= maxPerPrincipal) return { created: false, activeCount };
+      const stored = toStored(record);
+      sessions.set(stored.id, stored);
+      const ids = idsByPrincipal.get(stored.principalKey);
+      if (ids === undefined) idsByPrincipal.set(stored.principalKey, new Set([stored.id]));
+      else ids.add(stored.id);
+      return { created: true, activeCount };
+    },
+
+    async get(id, now) {
+      const stored = sessions.get(id);
+      return stored !== undefined && isLive(stored, now) ? toRecord(stored) : undefined;
+    },
+
+    async touch(id, now, idleTimeoutMs) {
+      const stored = sessions.get(id);
+      if (stored === undefined || !isLive(stored, now)) return undefined;
+      const touched: StoredSession = {
+        ...stored,
+        lastSeenAt: now,
+        idleExpiresAt: Math.min(now + idleTimeoutMs, stored.absoluteExpiresAt),
+      };
+      sessions.set(id, touched);
+      return toRecord(touched);
+    },
+
+    async update(id, expectedVersion, data) {
+      const stored = sessions.get(id);
+      if (stored === undefined || stored.version !== expectedVersion) return undefined;
+      const updated: StoredSession = { ...stored, version: stored.version + 1, data: JSON.stringify(data) };
+      sessions.set(id, updated);
+      return toRecord(updated);
+    },
+
+    async delete(id) {
+      const stored = sessions.get(id);
+      if (stored === undefined) return false;
+      remove(stored);
+      return true;
+    },
+
+    async listByPrincipal(principalKey, now) {
+      return liveOf(principalKey, now).sort(byCreatedAtThenId).map(toRecord);
+    },
+
+    async deleteExpired(now, limit) {
+      const max = sweepLimit(limit);
+      const removed: SessionRecord[] = [];
+      for (const stored of sessions.values()) {
+        if (removed.length >= max) break;
+        if (isLive(stored, now)) continue;
+        remove(stored);
+        removed.push(toRecord(stored));
+      }
+      return removed;
+    },
+  };
+
+  return {
+    store,
+    clear() {
+      sessions.clear();
+      idsByPrincipal.clear();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { UserRecord, UserStore } from '../ports.js';
+import { compareBinary, copyJson, type MemoryPort } from './copy.js';
+
+/** Users by id, with a username index; both maps change together inside one synchronous step. */
+export function createMemoryUserStore(): MemoryPort<UserStore> {
+  const users = new Map<string, UserRecord>();
+  const idsByUsername = new Map<string, string>();
+
+  const store: UserStore = {
+    async create(user) {
+      if (users.has(user.id) || idsByUsername.has(user.username)) return false;
+      users.set(user.id, copyJson(user));
+      idsByUsername.set(user.username, user.id);
+      return true;
+    },
+
+    async get(id) {
+      const user = users.get(id);
+      return user === undefined ? undefined : copyJson(user);
+    },
+
+    async findByUsername(username) {
+      const id = idsByUsername.get(username);
+      const user = id === undefined ? undefined : users.get(id);
+      return user === undefined ? undefined : copyJson(user);
+    },
+
+    async list() {
+      return [...users.values()].sort((a, b) => compareBinary(a.username, b.username)).map(copyJson);
+    },
+
+    async setPassword(id, passwordHash, now) {
+      const user = users.get(id);
+      if (user === undefined) return false;
+      users.set(id, { ...user, passwordHash, updatedAt: now });
+      return true;
+    },
+
+    async delete(id) {
+      const user = users.get(id);
+      if (user === undefined) return false;
+      users.delete(id);
+      idsByUsername.delete(user.username);
+      return true;
+    },
+  };
+
+  return {
+    store,
+    clear() {
+      users.clear();
+      idsByUsername.clear();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import type Database from 'better-sqlite3';
+import type { ConsentRecord, ConsentStore } from '../ports.js';
+import { prepare } from './prepare.js';
+import { parseJson } from './rows.js';
+import { guarded } from './store-error.js';
+
+interface ConsentRow {
+  principal_key: string;
+  client_id: string;
+  scopes: string;
+  granted_at: number;
+  expires_at: number;
+}
+
+function toRecord(row: ConsentRow): ConsentRecord {
+  return {
+    principalKey: row.principal_key,
+    clientId: row.client_id,
+    scopes: parseJson<string[]>(row.scopes),
+    grantedAt: row.granted_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+export function createSqliteConsentStore(db: Database.Database): ConsentStore {
+  const upsert = prepare<Record<string, unknown>>(
+    db,
+    `INSERT INTO consents (principal_key, client_id, scopes, granted_at, expires_at)
+     VALUES (@principalKey, @clientId, @scopes, @grantedAt, @expiresAt)
+     ON CONFLICT (principal_key, client_id) DO UPDATE SET
+       scopes = excluded.scopes, granted_at = excluded.granted_at, expires_at = excluded.expires_at`,
+  );
+  const selectLive = prepare<{ principalKey: string; clientId: string; now: number }, ConsentRow>(
+    db,
+    `SELECT * FROM consents
+     WHERE principal_key = @principalKey AND client_id = @clientId AND expires_at > @now`,
+  );
+  const deleteOne = prepare<{ principalKey: string; clientId: string }>(
+    db,
+    'DELETE FROM consents WHERE principal_key = @principalKey AND client_id = @clientId',
+  );
+  const selectByPrincipal = prepare<{ principalKey: string; now: number }, ConsentRow>(
+    db,
+    `SELECT * FROM consents WHERE principal_key = @principalKey AND expires_at > @now
+     ORDER BY client_id`,
+  );
+
+  return {
+    put: (record) =>
+      guarded(() => {
+        upsert.run({
+          principalKey: record.principalKey,
+          clientId: record.clientId,
+          scopes: JSON.stringify(record.scopes),
+          grantedAt: record.grantedAt,
+          expiresAt: record.expiresAt,
+        });
+      }),
+    get: (principalKey, clientId, now) =>
+      guarded(() => {
+        const row = selectLive.get({ principalKey, clientId, now });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    delete: (principalKey, clientId) =>
+      guarded(() => deleteOne.run({ principalKey, clientId }).changes === 1),
+    listByPrincipal: (principalKey, now) =>
+      guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
+  };
+}

@@ -1,0 +1,174 @@
+import type Database from 'better-sqlite3';
+import type { GrantRecord, GrantStore, PrincipalSnapshot } from '../ports.js';
+import { snapshotPrincipalKey } from '../principal-key.js';
+import { sweepLimit } from '../sweep-limit.js';
+import { prepare } from './prepare.js';
+import { optionalField, parseJson } from './rows.js';
+import { guarded } from './store-error.js';
+
+interface GrantRow {
+  id: string;
+  client_id: string;
+  principal_key: string;
+  principal: string;
+  scopes: string;
+  resource: string;
+  auth_time: number;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  generation: number;
+  rotated_at: number;
+  grace_response: string | null;
+}
+
+interface RefreshTokenRow {
+  grant_id: string;
+  generation: number;
+}
+
+function toRecord(row: GrantRow): GrantRecord {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    principal: parseJson<PrincipalSnapshot>(row.principal),
+    scopes: parseJson<string[]>(row.scopes),
+    resource: row.resource,
+    authTime: row.auth_time,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    ...optionalField('revokedAt', row.revoked_at),
+    generation: row.generation,
+    rotatedAt: row.rotated_at,
+    ...optionalField('graceResponse', row.grace_response),
+  };
+}
+
+export function createSqliteGrantStore(db: Database.Database): GrantStore {
+  const insertGrant = prepare<Record<string, unknown>>(
+    db,
+    `INSERT INTO grants (id, client_id, principal_key, principal, scopes, resource, auth_time, created_at,
+       expires_at, revoked_at, generation, rotated_at, grace_response)
+     VALUES (@id, @clientId, @principalKey, @principal, @scopes, @resource, @authTime, @createdAt,
+       @expiresAt, @revokedAt, @generation, @rotatedAt, @graceResponse)`,
+  );
+  const insertToken = prepare<{ tokenHash: string; grantId: string; generation: number }>(
+    db,
+    'INSERT INTO refresh_tokens (token_hash, grant_id, generation) VALUES (@tokenHash, @grantId, @generation)',
+  );
+  const selectLive = prepare<{ id: string; now: number }, GrantRow>(
+    db,
+    'SELECT * FROM grants WHERE id = @id AND expires_at > @now',
+  );
+  const selectToken = prepare<{ tokenHash: string }, RefreshTokenRow>(
+    db,
+    'SELECT grant_id, generation FROM refresh_tokens WHERE token_hash = @tokenHash',
+  );
+  const compareAndSwap = prepare<
+    { id: string; expectedGeneration: number; rotatedAt: number; graceResponse: string | null },
+    GrantRow
+  >(
+    db,
+    `UPDATE grants SET generation = generation + 1, rotated_at = @rotatedAt, grace_response = @graceResponse
+     WHERE id = @id AND revoked_at IS NULL AND generation = @expectedGeneration AND expires_at > @rotatedAt
+     RETURNING *`,
+  );
+  const markRevoked = prepare<{ id: string; now: number }, GrantRow>(
+    db,
+    'UPDATE grants SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL RETURNING *',
+  );
+  const selectByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow>(
+    db,
+    `SELECT * FROM grants
+     WHERE principal_key = @principalKey AND revoked_at IS NULL AND expires_at > @now
+     ORDER BY created_at, id`,
+  );
+  const deleteExpiredGrants = prepare<{ now: number; limit: number }, string>(
+    db,
+    `DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at <= @now LIMIT @limit)
+     RETURNING id`,
+  ).pluck();
+  // The foreign key cascades too; deleting explicitly keeps the sweep correct on a connection that has
+  // foreign keys switched off.
+  const deleteTokensOf = prepare<{ grantIds: string }>(
+    db,
+    'DELETE FROM refresh_tokens WHERE grant_id IN (SELECT value FROM json_each(@grantIds))',
+  );
+
+  const createTx = db.transaction((grant: GrantRecord, refreshTokenHash: string | undefined): void => {
+    insertGrant.run({
+      id: grant.id,
+      clientId: grant.clientId,
+      principalKey: snapshotPrincipalKey(grant.principal),
+      principal: JSON.stringify(grant.principal),
+      scopes: JSON.stringify(grant.scopes),
+      resource: grant.resource,
+      authTime: grant.authTime,
+      createdAt: grant.createdAt,
+      expiresAt: grant.expiresAt,
+      revokedAt: grant.revokedAt ?? null,
+      generation: grant.generation,
+      rotatedAt: grant.rotatedAt,
+      graceResponse: grant.graceResponse ?? null,
+    });
+    if (refreshTokenHash !== undefined) {
+      insertToken.run({ tokenHash: refreshTokenHash, grantId: grant.id, generation: 1 });
+    }
+  });
+  // The generation check and the new token land together or not at all (a duplicate token hash rolls the
+  // rotation back).
+  const rotateTx = db.transaction(
+    (
+      id: string,
+      expectedGeneration: number,
+      newRefreshTokenHash: string,
+      rotatedAt: number,
+      graceResponse: string | undefined,
+    ): GrantRecord | undefined => {
+      const row = compareAndSwap.get({
+        id,
+        expectedGeneration,
+        rotatedAt,
+        graceResponse: graceResponse ?? null,
+      });
+      if (row === undefined) return undefined;
+      insertToken.run({ tokenHash: newRefreshTokenHash, grantId: id, generation: row.generation });
+      return toRecord(row);
+    },
+  );
+  const deleteExpiredTx = db.transaction((now: number, limit: number): number => {
+    const grantIds = deleteExpiredGrants.all({ now, limit });
+    if (grantIds.length > 0) deleteTokensOf.run({ grantIds: JSON.stringify(grantIds) });
+    return grantIds.length;
+  });
+
+  return {
+    create: (grant, refreshTokenHash) => guarded(() => createTx.immediate(grant, refreshTokenHash)),
+    get: (id, now) =>
+      guarded(() => {
+        const row = selectLive.get({ id, now });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    findRefreshToken: (tokenHash) =>
+      guarded(() => {
+        const row = selectToken.get({ tokenHash });
+        return row === undefined ? undefined : { grantId: row.grant_id, generation: row.generation };
+      }),
+    rotate: (id, expectedGeneration, newRefreshTokenHash, rotatedAt, graceResponse) =>
+      guarded(() =>
+        rotateTx.immediate(id, expectedGeneration, newRefreshTokenHash, rotatedAt, graceResponse),
+      ),
+    revoke: (id, now) =>
+      guarded(() => {
+        const row = markRevoked.get({ id, now });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    listByPrincipal: (principalKey, now) =>
+      guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
+    deleteExpired: (now, limit) =>
+      guarded(() => {
+        const max = sweepLimit(limit);
+        return max === 0 ? 0 : deleteExpiredTx.immediate(now, max);
+      }),
+  };
+}

@@ -1,0 +1,59 @@
+import type Database from 'better-sqlite3';
+import type { RevocationRecord, RevocationStore } from '../ports.js';
+import { sweepLimit } from '../sweep-limit.js';
+import { prepare } from './prepare.js';
+import { guarded } from './store-error.js';
+
+interface RevocationRow {
+  kind: string;
+  id: string;
+  revoked_at: number;
+  expires_at: number;
+}
+
+function toRecord(row: RevocationRow): RevocationRecord {
+  return {
+    kind: row.kind as RevocationRecord['kind'],
+    id: row.id,
+    revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+export function createSqliteRevocationStore(db: Database.Database): RevocationStore {
+  // Idempotent: the first entry stands, so a repeat never moves an entry past a reader's cursor.
+  const insert = prepare<{ kind: string; id: string; revokedAt: number; expiresAt: number }>(
+    db,
+    `INSERT INTO revocations (kind, id, revoked_at, expires_at) VALUES (@kind, @id, @revokedAt, @expiresAt)
+     ON CONFLICT (kind, id) DO NOTHING`,
+  );
+  const selectSince = prepare<{ since: number; now: number }, RevocationRow>(
+    db,
+    `SELECT * FROM revocations WHERE revoked_at >= @since AND expires_at > @now
+     ORDER BY revoked_at, kind, id`,
+  );
+  const deleteExpiredRows = prepare<{ now: number; limit: number }>(
+    db,
+    `DELETE FROM revocations WHERE rowid IN (
+       SELECT rowid FROM revocations WHERE expires_at <= @now LIMIT @limit
+     )`,
+  );
+
+  return {
+    add: (record) =>
+      guarded(() => {
+        insert.run({
+          kind: record.kind,
+          id: record.id,
+          revokedAt: record.revokedAt,
+          expiresAt: record.expiresAt,
+        });
+      }),
+    listSince: (since, now) => guarded(() => selectSince.all({ since, now }).map(toRecord)),
+    deleteExpired: (now, limit) =>
+      guarded(() => {
+        const max = sweepLimit(limit);
+        return max === 0 ? 0 : deleteExpiredRows.run({ now, limit: max }).changes;
+      }),
+  };
+}

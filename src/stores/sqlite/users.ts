@@ -1,0 +1,78 @@
+import type Database from 'better-sqlite3';
+import type { UserRecord, UserStore } from '../ports.js';
+import { prepare } from './prepare.js';
+import { optionalField } from './rows.js';
+import { guarded } from './store-error.js';
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+}
+
+function toRecord(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    ...optionalField('email', row.email),
+    ...optionalField('name', row.name),
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function createSqliteUserStore(db: Database.Database): UserStore {
+  // No conflict target: a taken id and a taken username both leave the row out, in one statement.
+  const insert = prepare<Record<string, unknown>>(
+    db,
+    `INSERT INTO users (id, username, email, name, password_hash, created_at, updated_at)
+     VALUES (@id, @username, @email, @name, @passwordHash, @createdAt, @updatedAt)
+     ON CONFLICT DO NOTHING`,
+  );
+  const selectById = prepare<{ id: string }, UserRow>(db, 'SELECT * FROM users WHERE id = @id');
+  const selectByUsername = prepare<{ username: string }, UserRow>(
+    db,
+    'SELECT * FROM users WHERE username = @username',
+  );
+  const selectAll = prepare<Record<string, never>, UserRow>(db, 'SELECT * FROM users ORDER BY username');
+  const updatePassword = prepare<{ id: string; passwordHash: string; now: number }>(
+    db,
+    'UPDATE users SET password_hash = @passwordHash, updated_at = @now WHERE id = @id',
+  );
+  const deleteById = prepare<{ id: string }>(db, 'DELETE FROM users WHERE id = @id');
+
+  return {
+    create: (user) =>
+      guarded(
+        () =>
+          insert.run({
+            id: user.id,
+            username: user.username,
+            email: user.email ?? null,
+            name: user.name ?? null,
+            passwordHash: user.passwordHash,
+            createdAt: user.createdAt,
+            updatedAt: user.updatedAt,
+          }).changes === 1,
+      ),
+    get: (id) =>
+      guarded(() => {
+        const row = selectById.get({ id });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    findByUsername: (username) =>
+      guarded(() => {
+        const row = selectByUsername.get({ username });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    list: () => guarded(() => selectAll.all({}).map(toRecord)),
+    setPassword: (id, passwordHash, now) =>
+      guarded(() => updatePassword.run({ id, passwordHash, now }).changes === 1),
+    delete: (id) => guarded(() => deleteById.run({ id }).changes === 1),
+  };
+}

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import type { UserRecord } from '../../src/stores/ports.js';
+import {
+  racer,
+  type StoreContractOptions,
+  type StoresHarness,
+  T0,
+  unique,
+  useContractHarness,
+} from './harness.js';
+
+function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
+  return {
+    id: unique('user'),
+    username: unique('alice'),
+    email: 'alice@example.test',
+    name: 'Alice Example',
+    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  };
+}
+
+/**
+ * Registers the `UserStore` contract (see `src/stores/ports.ts`) for one adapter.
+ *
+ * @example
+ * ```ts
+ * describeUserStoreContract('memory', memoryHarness);
+ * ```
+ */
+export function describeUserStoreContract(
+  name: string,
+  makeStores: () => Promise<StoresHarness>,
+  options: StoreContractOptions = {},
+): void {
+  describe(`UserStore contract: ${name}`, () => {
+    const ctx = useContractHarness(name, makeStores, options);
+
+    it('round-trips every field through get and findByUsername', async () => {
+      const user = userRecord({ name: 'Émile « Zoë » 🚪' });
+
+      expect(await ctx.stores.users.create(user)).toBe(true);
+
+      expect(await ctx.stores.users.get(user.id)).toStrictEqual(user);
+      expect(await ctx.stores.users.findByUsername(user.username)).toStrictEqual(user);
+    });
+
+    it('keeps absent optional fields absent, not null', async () => {
+      const { email: _email, name: _name, ...user } = userRecord();
+      await ctx.stores.users.create(user);
+
+      const stored = await ctx.stores.users.get(user.id);
+
+      expect(stored).toStrictEqual(user);
+      expect(stored).not.toHaveProperty('email');
+      expect(stored).not.toHaveProperty('name');
+    });
+
+    it('returns undefined for an unknown id or username', async () => {
+      await ctx.stores.users.create(userRecord({ username: 'alice' }));
+
+      expect(await ctx.stores.users.get('user-unknown')).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername('bob')).toBeUndefined();
+    });
+
+    it('finds a username by exact match only', async () => {
+      await ctx.stores.users.create(userRecord({ username: 'alice' }));
+
+      expect(await ctx.stores.users.findByUsername('Alice')).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername('alic')).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername('alice ')).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername('alice%')).toBeUndefined();
+      expect((await ctx.stores.users.findByUsername('alice'))?.username).toBe('alice');
+    });
+
+    it('refuses a taken username and keeps the original', async () => {
+      const original = userRecord();
+      await ctx.stores.users.create(original);
+      const clash = userRecord({ username: original.username, name: 'Impostor' });
+
+      expect(await ctx.stores.users.create(clash)).toBe(false);
+
+      expect(await ctx.stores.users.get(clash.id)).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername(original.username)).toStrictEqual(original);
+    });
+
+    it('refuses a taken id and keeps the original', async () => {
+      const original = userRecord();
+      await ctx.stores.users.create(original);
+      const clash = userRecord({ id: original.id });
+
+      expect(await ctx.stores.users.create(clash)).toBe(false);
+
+      expect(await ctx.stores.users.get(original.id)).toStrictEqual(original);
+      expect(await ctx.stores.users.findByUsername(clash.username)).toBeUndefined();
+    });
+
+    it('lists every user ordered by username', async () => {
+      const names = ['carol', 'émile', 'al', 'zoe', 'alice-b', 'alice.b', 'alice', 'bob2', 'bob10'];
+      for (const [i, username] of names.entries()) {
+        await ctx.stores.users.create(userRecord({ username, createdAt: T0 - i }));
+      }
+
+      const listed = await ctx.stores.users.list();
+
+      expect(listed.map((user) => user.username)).toEqual([
+        'al',
+        'alice',
+        'alice-b',
+        'alice.b',
+        'bob10',
+        'bob2',
+        'carol',
+        'zoe',
+        'émile',
+      ]);
+    });
+
+    it('lists nothing when there are no users', async () => {
+      expect(await ctx.stores.users.list()).toEqual([]);
+    });
+
+    it('replaces the password hash and updatedAt only', async () => {
+      const user = userRecord();
+      await ctx.stores.users.create(user);
+
+      expect(await ctx.stores.users.setPassword(user.id, '$argon2id$new', T0 + 5000)).toBe(true);
+
+      const expected = { ...user, passwordHash: '$argon2id$new', updatedAt: T0 + 5000 };
+      expect(await ctx.stores.users.get(user.id)).toStrictEqual(expected);
+      expect(await ctx.stores.users.findByUsername(user.username)).toStrictEqual(expected);
+    });
+
+    it('reports false when setting the password of an unknown user', async () => {
+      expect(await ctx.stores.users.setPassword('user-unknown', '$argon2id$new', T0)).toBe(false);
+    });
+
+    it('deletes once, then reports false, and frees the username', async () => {
+      const user = userRecord();
+      await ctx.stores.users.create(user);
+
+      expect(await ctx.stores.users.delete(user.id)).toBe(true);
+      expect(await ctx.stores.users.delete(user.id)).toBe(false);
+
+      expect(await ctx.stores.users.get(user.id)).toBeUndefined();
+      expect(await ctx.stores.users.findByUsername(user.username)).toBeUndefined();
+      expect(await ctx.stores.users.list()).toEqual([]);
+      expect(await ctx.stores.users.create(userRecord({ username: user.username }))).toBe(true);
+    });
+
+    it('hands out copies: mutating a returned record never changes the stored one', async () => {
+      const user = userRecord();
+      await ctx.stores.users.create(user);
+
+      const first = (await ctx.stores.users.get(user.id)) as {
+        -readonly [K in keyof UserRecord]: UserRecord[K];
+      };
+      first.passwordHash = 'tampered';
+      first.username = 'tampered';
+      const listed = await ctx.stores.users.list();
+      (listed[0] as { name?: string }).name = 'tampered';
+
+      expect(await ctx.stores.users.get(user.id)).toStrictEqual(user);
+      expect(await ctx.stores.users.findByUsername('tampered')).toBeUndefined();
+    });
+
+    it('admits exactly one of 10 concurrent creates of the same username', async () => {
+      const pool = await ctx.racers();
+      const username = unique('race');
+      const candidates = Array.from({ length: 10 }, () => userRecord({ username }));
+
+      const results = await Promise.all(candidates.map((user, i) => racer(pool, i).users.create(user)));
+
+      expect(results.filter((created) => created)).toHaveLength(1);
+      const winner = candidates[results.indexOf(true)];
+      expect(await ctx.stores.users.findByUsername(username)).toStrictEqual(winner);
+      expect(await ctx.stores.users.list()).toStrictEqual([winner]);
+    });
+
+    if (options.durable) {
+      it('keeps users and password changes across close and reopen', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+        await ctx.stores.users.setPassword(user.id, '$argon2id$after', T0 + 1);
+
+        const reopened = await ctx.reopen();
+
+        const expected = { ...user, passwordHash: '$argon2id$after', updatedAt: T0 + 1 };
+        expect(await reopened.users.get(user.id)).toStrictEqual(expected);
+        expect(await reopened.users.list()).toStrictEqual([expected]);
+      });
+    }
+  });
+}
