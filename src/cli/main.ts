@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
 import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
+import { registerUsers } from './users.js';
 
 /** The `gatehouse` command: a thin shell over the library. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -9,6 +10,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.name('gatehouse').description('The multi-user front door for MCP servers').showHelpAfterError();
   registerServe(program);
   registerToken(program);
+  registerUsers(program);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

@@ -20,6 +20,24 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_JWKS_UNAVAILABLE: 503,
   ERR_KEY_INVALID: 500,
   ERR_NOT_FOUND: 404,
+  /** Federated login: the callback's `state` is unknown, expired or already used. */
+  ERR_FEDERATION_STATE_INVALID: 400,
+  /** Federated login: the IdP answered the authorization request with an error (`details.idpError`, e.g. `access_denied`). */
+  ERR_IDP_LOGIN_FAILED: 403,
+  /** The upstream IdP refused a token request or its answer failed validation (`details.idpError` / `details.check`). */
+  ERR_IDP_RESPONSE_INVALID: 502,
+  /** The upstream IdP could not be reached, timed out or answered 5xx. */
+  ERR_IDP_UNAVAILABLE: 503,
+  /** Local accounts: the (normalised) username is taken. */
+  ERR_USER_EXISTS: 409,
+  /** Local accounts: no account has this username. */
+  ERR_USER_NOT_FOUND: 404,
+  /** Local accounts: not 1–64 characters of `a-z 0-9 . _ @ + -` after normalisation. */
+  ERR_USERNAME_INVALID: 400,
+  /** Local accounts: the new password breaks the policy (`details.reason`: `too_short`, `too_long`, `malformed`). */
+  ERR_PASSWORD_POLICY: 400,
+  /** A stored password hash cannot be read (unknown algorithm, malformed, parameters out of bounds). */
+  ERR_PASSWORD_HASH_INVALID: 500,
 } as const;
 
 export type GatehouseErrorCode = keyof typeof GATEHOUSE_ERROR_STATUS;
