@@ -1,5 +1,5 @@
 /**
- * RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1 and RFC 8707 §2 error codes.
+ * RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and RFC 8707 §2 error codes.
  * The HTTP status each one carries is fixed here, so a handler only says what went wrong.
  */
 export const OAUTH_ERROR_STATUS = {
@@ -11,7 +11,13 @@ export const OAUTH_ERROR_STATUS = {
   invalid_scope: 400,
   invalid_target: 400,
   unsupported_token_type: 400,
+  unsupported_response_type: 400,
+  // OpenID Connect Core §3.1.2.6, for `prompt=none` requests that would need the user.
+  login_required: 400,
+  consent_required: 400,
   invalid_token: 401,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
   insufficient_scope: 403,
   access_denied: 403,
   server_error: 500,
