@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Hono } from 'hono';
 import { createStatelessBridge } from './bridge/stateless.js';
 import { createUpstreamConnector } from './bridge/upstream.js';
@@ -9,16 +8,21 @@ import type {
   UpstreamConfig,
   VerifierConfig,
 } from './config/schema.js';
+import { loadSecretKey } from './crypto/secret-key.js';
 import { GatehouseError } from './errors/gatehouse-error.js';
-import { renderError } from './errors/render.js';
+import { OAuthError } from './errors/oauth-error.js';
+import { renderError, renderOAuthEndpointError } from './errors/render.js';
 import { createOriginPolicy } from './guard/origin.js';
 import { protectedResourceMetadata, protectedResourceMetadataPath } from './guard/protected-resource.js';
+import { OAUTH_PATHS } from './oauth/metadata.js';
+import { PAGE_HEADERS, renderMessagePage } from './oauth/pages/index.js';
+import { withRevocation } from './oauth/revocation-list.js';
+import { type AuthorizationServer, createAuthorizationServer } from './oauth/server.js';
 import { type Clock, systemClock } from './ops/clock.js';
 import { createLogger, type Logger } from './ops/logger.js';
 import { createSessionManager, type SessionManager, startSweeper } from './sessions/manager.js';
-import { createMemoryStores } from './stores/memory/index.js';
+import { openStores } from './stores/open.js';
 import type { Stores } from './stores/ports.js';
-import { createSqliteStores } from './stores/sqlite/index.js';
 import { createVerificationCache, type VerificationCache } from './tokens/cache.js';
 import { createJwksVerifier } from './tokens/jwks-verifier.js';
 import { createKeyStore, type KeyStore } from './tokens/keys.js';
@@ -61,6 +65,8 @@ export interface Gateway {
   readonly stores: Stores;
   readonly logger: Logger;
   readonly endpoint: StreamableHttpEndpoint;
+  /** The built-in authorization server, unless `authorizationServer.enabled` is false. */
+  readonly authorizationServer: AuthorizationServer | undefined;
   /** Starts background work (the session sweeper). */
   start(): void;
   /** Stops background work, every upstream and, unless they were injected, the stores. */
@@ -75,7 +81,7 @@ export function gatewayUrls(config: GatehouseConfig, boundPort?: number): Gatewa
   return {
     publicUrl,
     resource,
-    issuer: config.auth.issuer ?? publicUrl,
+    issuer: config.auth.issuer ?? `${publicUrl}/`,
     resourceMetadataUrl: `${publicUrl}${protectedResourceMetadataPath(resource)}`,
     jwksUrl: `${publicUrl}/.well-known/jwks.json`,
   };
@@ -110,14 +116,15 @@ export async function createGateway(
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
   const signer = createTokenSigner({ keys, issuer: urls.issuer, clock });
 
+  const localVerifier = createLocalVerifier({
+    keys,
+    issuer: urls.issuer,
+    audience: urls.resource,
+    clockToleranceSeconds: config.auth.clockToleranceSeconds,
+    clock,
+  });
   const verifiers: TokenVerifier[] = [
-    createLocalVerifier({
-      keys,
-      issuer: urls.issuer,
-      audience: urls.resource,
-      clockToleranceSeconds: config.auth.clockToleranceSeconds,
-      clock,
-    }),
+    localVerifier,
     ...config.auth.verifiers.map((verifier) => buildVerifier(verifier, config, clock)),
   ];
   const verification = createVerificationCache({
@@ -126,6 +133,30 @@ export async function createGateway(
     maxTtlMs: config.auth.cacheMaxTtlMs,
     clock,
   });
+
+  const scopesSupported = config.auth.scopesSupported ?? config.auth.requiredScopes;
+  const authorizationServer = config.authorizationServer.enabled
+    ? createAuthorizationServer({
+        config: config.authorizationServer,
+        mode: config.mode,
+        publicUrl: urls.publicUrl,
+        issuer: urls.issuer,
+        jwksUrl: urls.jwksUrl,
+        resource: urls.resource,
+        scopesSupported,
+        defaultScopes: config.auth.requiredScopes,
+        stores,
+        signer,
+        verifyOwnToken: (token) => localVerifier.verify(token),
+        secretKey: loadSecretKey({
+          configured: config.authorizationServer.secretKey,
+          dataDir: persistent ? config.dataDir : undefined,
+        }).key,
+        clock,
+        logger,
+      })
+    : undefined;
+  if (authorizationServer !== undefined) await authorizationServer.start();
 
   const sessions = createSessionManager({ store: stores.sessions, config: config.sessions, clock, logger });
   const connector = createUpstreamConnector({ upstream, signer, clock, logger });
@@ -136,7 +167,14 @@ export async function createGateway(
     maxBodyBytes: config.server.maxBodyBytes,
   });
   const endpoint = createStreamableHttpEndpoint({
-    verifier: verification,
+    verifier:
+      authorizationServer === undefined
+        ? verification
+        : withRevocation(
+            verification,
+            authorizationServer.revocations,
+            (p) => p.verifier === localVerifier.name,
+          ),
     requiredScopes: config.auth.requiredScopes,
     isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
     sessions,
@@ -147,7 +185,6 @@ export async function createGateway(
     logger,
   });
 
-  const scopesSupported = config.auth.scopesSupported ?? config.auth.requiredScopes;
   const renderContext = {
     resourceMetadataUrl: urls.resourceMetadataUrl,
     scope: config.auth.requiredScopes,
@@ -155,12 +192,17 @@ export async function createGateway(
   };
   const metadata = protectedResourceMetadata({
     resource: urls.resource,
-    authorizationServers: [urls.issuer],
+    authorizationServers: authorizationServers(config, urls),
     scopesSupported,
   });
 
   const app = new Hono();
-  app.onError((error) => renderError(error, renderContext));
+  app.onError((error, c) => {
+    const path = c.req.path;
+    if (BROWSER_PATHS.some((prefix) => path.startsWith(prefix))) return renderPageError(error, logger);
+    if (path.startsWith('/oauth/')) return renderOAuthEndpointError(error, c.req.raw, logger);
+    return renderError(error, renderContext);
+  });
   app.notFound(() => renderError(new GatehouseError('ERR_NOT_FOUND', 'Not found'), renderContext));
 
   // RFC 9728 §3.1 path form, then the root form that older clients probe.
@@ -179,6 +221,7 @@ export async function createGateway(
       return c.json({ status: 'unavailable', store: stores.kind }, 503);
     }
   });
+  authorizationServer?.mount(app);
   app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
 
   let sweeper: { stop(): void } | undefined;
@@ -204,21 +247,18 @@ export async function createGateway(
     stores,
     logger,
     endpoint,
+    authorizationServer,
     start() {
       sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
     },
     async close() {
       sweeper?.stop();
+      authorizationServer?.close();
       await endpoint.close();
       await stateless.close();
       if (deps.stores === undefined) await stores.close();
     },
   };
-}
-
-function openStores(config: GatehouseConfig): Stores {
-  if (config.store.kind === 'memory') return createMemoryStores();
-  return createSqliteStores({ path: config.store.path ?? join(config.dataDir, 'gatehouse.db') });
 }
 
 function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock: Clock): TokenVerifier {
@@ -248,4 +288,32 @@ function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock:
     clockToleranceSeconds,
     clock,
   });
+}
+
+const BROWSER_PATHS = [OAUTH_PATHS.authorization, OAUTH_PATHS.interaction, OAUTH_PATHS.federationCallback];
+
+/** Pages answer errors with a page, never JSON: a person is reading. */
+function renderPageError(error: unknown, logger: Logger): Response {
+  const known = error instanceof OAuthError || error instanceof GatehouseError;
+  const status = known ? error.status : 500;
+  if (!known || status >= 500) logger.error({ err: error }, 'sign-in page failed');
+  const body = renderMessagePage({
+    tone: 'error',
+    title: status >= 500 ? 'Something went wrong' : 'This request is not valid',
+    message:
+      status >= 500
+        ? 'Gatehouse could not complete the sign-in. Try again in a moment.'
+        : 'Go back to your app and connect again.',
+    ...(known && { detail: error.code }),
+  });
+  return new Response(body, { status, headers: PAGE_HEADERS });
+}
+
+/** RFC 9728 `authorization_servers`: Gatehouse itself, or the issuers of the configured verifiers. */
+function authorizationServers(config: GatehouseConfig, urls: GatewayUrls): string[] {
+  if (config.authorizationServer.enabled) return [urls.issuer];
+  const external = config.auth.verifiers.flatMap((verifier) =>
+    verifier.issuer === undefined ? [] : [verifier.issuer],
+  );
+  return external.length > 0 ? [...new Set(external)] : [urls.issuer];
 }

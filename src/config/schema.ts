@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { federationConfigSchema } from '../identity/oidc-config.js';
 
 /**
  * The one configuration schema: the library, the config file and the environment all go through it.
@@ -160,7 +161,7 @@ export const authSchema = z
      * always accepted.
      */
     verifiers: z.array(verifierSchema).default([]),
-    /** The `iss` of tokens Gatehouse signs. Default: `server.publicUrl`. */
+    /** The `iss` of tokens Gatehouse signs, compared exactly. Default: `server.publicUrl` + `/`. */
     issuer: z.string().min(1).optional(),
     /** Scopes every MCP request needs. Default none. A token lacking one gets 403 `insufficient_scope`. */
     requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
@@ -179,6 +180,140 @@ export const authSchema = z
     devTokens: z.boolean().optional(),
   })
   .strict();
+
+const preRegisteredClientSchema = z
+  .object({
+    /** The client's `client_id`. */
+    clientId: z.string().min(1).max(255),
+    /** Secret for `client_secret_basic`/`client_secret_post`; omit for a public client. At least 32 characters. */
+    clientSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Exact redirect URIs (https, or http on a loopback host). */
+    redirectUris: z.array(z.string().min(1)).min(1),
+    /** Shown on the consent page. */
+    clientName: z.string().min(1).max(200).optional(),
+    /** Default `['authorization_code', 'refresh_token']`. */
+    grantTypes: z
+      .array(z.enum(['authorization_code', 'refresh_token']))
+      .min(1)
+      .default(['authorization_code', 'refresh_token']),
+    /** Default: `client_secret_basic` with a secret, `none` without. */
+    tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+    /** Space-separated scopes the client may request. Default: any supported scope. */
+    scope: z.string().min(1).max(1000).optional(),
+    /** May introspect tokens issued to any client (a resource server). Default false. */
+    introspection: z.boolean().default(false),
+    /** Skip the consent screen (a first-party client the operator trusts). Default false. */
+    trusted: z.boolean().default(false),
+  })
+  .strict();
+
+export const authorizationServerSchema = z
+  .object({
+    /**
+     * Run Gatehouse's own OAuth authorization server (metadata, registration, authorize, token,
+     * revocation, introspection). Default true. Turn it off when tokens come only from an external
+     * identity provider (`auth.verifiers`).
+     */
+    enabled: z.boolean().default(true),
+    /** Sign-in with local accounts (`gatehouse users add`). Default true. */
+    localAccounts: z.boolean().default(true),
+    /**
+     * Sign-in federated to the team's OpenID Connect provider (Auth0, WorkOS AuthKit, Supabase Auth,
+     * Keycloak, Google, any OIDC). Its one callback is `<publicUrl>/oauth/callback`. Default: none.
+     */
+    federation: federationConfigSchema.optional(),
+    /** Access-token lifetime, in seconds. Default 300 (5 min): short, since refresh is cheap. */
+    accessTokenTtlSeconds: z.number().int().min(30).max(86_400).default(300),
+    /** Absolute lifetime of a refresh-token family, in seconds. Default 30 days. */
+    refreshTokenTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .default(30 * 86_400),
+    /**
+     * How long after a refresh a retry of the same refresh token gets the identical response, in
+     * seconds; reuse after that revokes the whole family. Default 30.
+     */
+    refreshGraceSeconds: z.number().int().min(0).max(300).default(30),
+    /** Authorization-code lifetime, in seconds. Default 60. */
+    codeTtlSeconds: z.number().int().min(10).max(600).default(60),
+    /** How long a browser stays signed in to Gatehouse, in seconds. Default 12 h. */
+    loginSessionTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .default(12 * 3600),
+    /** How long the consent screen and sign-in form stay valid, in seconds. Default 600. */
+    interactionTtlSeconds: z.number().int().min(60).max(3600).default(600),
+    /** How long a remembered consent lasts, in seconds. Default 90 days; 0 never remembers. */
+    consentTtlSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(90 * 86_400),
+    /** How often the signing key is replaced, in seconds; old keys stay in the JWKS until their tokens expire. Default 30 days. */
+    signingKeyRotationSeconds: z
+      .number()
+      .int()
+      .min(3600)
+      .default(30 * 86_400),
+    /**
+     * 32-byte key (base64url) that encrypts secrets at rest (upstream tokens, signing keys). Prefer
+     * `secretKeyFile`. Default: generated once into `<dataDir>/secret.key` (SQLite) — set it explicitly when
+     * several instances share a store.
+     */
+    secretKey: z.string().min(43).optional(),
+    secretKeyFile: z.string().min(1).optional(),
+    /** Clients registered by the operator. */
+    clients: z.array(preRegisteredClientSchema).default([]),
+    clientIdMetadataDocuments: z
+      .object({
+        /** Accept https `client_id` URLs (Client ID Metadata Documents). Default true. */
+        enabled: z.boolean().default(true),
+        /**
+         * DEVELOPMENT ONLY: allow metadata documents on loopback, private and link-local addresses and
+         * over plain http. Default false; refused in production mode.
+         */
+        allowPrivateNetworks: z.boolean().default(false),
+        /** Fetch time limit, in milliseconds. Default 5000. */
+        timeoutMs: durationMs.default(5000),
+        /** Largest document accepted, in bytes. Default 5120. */
+        maxBytes: z.number().int().positive().default(5120),
+      })
+      .strict()
+      .default({ enabled: true, allowPrivateNetworks: false, timeoutMs: 5000, maxBytes: 5120 }),
+    dynamicRegistration: z
+      .object({
+        /** RFC 7591 registration (deprecated by MCP in favour of metadata documents, still widely used). Default true. */
+        enabled: z.boolean().default(true),
+        /** Require this bearer token on registration requests. Default: open registration. */
+        initialAccessToken: z.string().min(16).optional(),
+        /** Registrations accepted per client IP per hour. Default 20. */
+        perIpPerHour: z.number().int().positive().default(20),
+      })
+      .strict()
+      .default({ enabled: true, perIpPerHour: 20 }),
+    loginThrottle: z
+      .object({
+        /** Failed sign-ins per username per window before that username is throttled. Default 5. */
+        perUsername: z.number().int().positive().default(5),
+        /** Failed sign-ins per client IP per window. Default 50. */
+        perIp: z.number().int().positive().default(50),
+        /** Window, in milliseconds. Default 15 min. */
+        windowMs: durationMs.default(15 * 60_000),
+      })
+      .strict()
+      .default({ perUsername: 5, perIp: 50, windowMs: 15 * 60_000 }),
+  })
+  .strict()
+  .refine((v) => v.secretKey === undefined || v.secretKeyFile === undefined, {
+    message: 'set at most one of secretKey and secretKeyFile',
+    path: ['secretKey'],
+  })
+  .refine((v) => !v.enabled || v.localAccounts || v.federation !== undefined, {
+    message: 'no way to sign in: enable localAccounts or configure federation',
+    path: ['localAccounts'],
+  });
 
 export const sessionsSchema = z
   .object({
@@ -218,6 +353,7 @@ export const configSchema = z
     /** The MCP server behind the gateway. Default: the bundled demo notes server over stdio. */
     upstream: upstreamSchema.optional(),
     auth: authSchema.default(authSchema.parse({})),
+    authorizationServer: authorizationServerSchema.default(authorizationServerSchema.parse({})),
     sessions: sessionsSchema.default(sessionsSchema.parse({})),
     /** Default: SQLite under `dataDir`. */
     store: storeSchema.default({ kind: 'sqlite' }),
@@ -242,3 +378,5 @@ export type VerifierConfig = z.output<typeof verifierSchema>;
 export type Hs256VerifierConfig = z.output<typeof hs256VerifierSchema>;
 export type JwksVerifierConfig = z.output<typeof jwksVerifierSchema>;
 export type SessionsConfig = z.output<typeof sessionsSchema>;
+export type AuthorizationServerConfig = z.output<typeof authorizationServerSchema>;
+export type PreRegisteredClientConfig = z.output<typeof preRegisteredClientSchema>;

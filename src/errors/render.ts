@@ -64,3 +64,43 @@ export function jsonRpcError(
   };
   return new Response(JSON.stringify(body), { status, headers });
 }
+
+/** Fallback OAuth codes for operational errors on the OAuth endpoints, by status. */
+function oauthCodeFor(error: GatehouseError): string {
+  if (error.status === 429) return 'slow_down';
+  if (error.status >= 500) return 'temporarily_unavailable';
+  return 'invalid_request';
+}
+
+/**
+ * The error boundary of the OAuth endpoints (token, registration, revocation, introspection): every
+ * answer is RFC 6749 §5.2 JSON with `Cache-Control: no-store`. A failed client authentication that used
+ * HTTP Basic also carries the `Basic` challenge (§5.2); operational errors keep their status and
+ * `Retry-After`, with their stable code beside the OAuth one.
+ */
+export function renderOAuthEndpointError(error: unknown, request: Request, logger: Logger): Response {
+  const headers = new Headers({
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+  });
+  if (error instanceof OAuthError) {
+    if (error.code === 'invalid_client' && request.headers.get('authorization')?.match(/^Basic /i)) {
+      headers.set('www-authenticate', 'Basic realm="gatehouse", charset="UTF-8"');
+    }
+    logger.info(
+      { error: error.code, reason: error.reason, path: new URL(request.url).pathname },
+      'oauth request refused',
+    );
+    return new Response(JSON.stringify(error.toJSON()), { status: error.status, headers });
+  }
+  if (error instanceof GatehouseError) {
+    if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
+    const level = error.status >= 500 ? 'error' : 'info';
+    logger[level]({ code: error.code, err: error.status >= 500 ? error : undefined }, error.message);
+    const body = { error: oauthCodeFor(error), error_description: error.message, code: error.code };
+    return new Response(JSON.stringify(body), { status: error.status, headers });
+  }
+  logger.error({ err: error }, 'unhandled error');
+  return new Response(JSON.stringify({ error: 'server_error' }), { status: 500, headers });
+}

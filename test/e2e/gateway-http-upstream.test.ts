@@ -29,10 +29,12 @@ describe('HTTP upstream: a minted, audience-bound identity instead of the client
 
   beforeAll(async () => {
     const gatewayPort = await freePort();
-    const issuer = `http://127.0.0.1:${gatewayPort}`;
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    // The gateway's issuer is its public URL with a trailing slash, compared exactly.
+    const issuer = `${gatewayUrl}/`;
     const upstreamPort = await freePort();
     upstreamUrl = `http://127.0.0.1:${upstreamPort}/mcp`;
-    app = createNotesHttpApp({ jwksUrl: `${issuer}/.well-known/jwks.json`, issuer, audience: upstreamUrl });
+    app = createNotesHttpApp({ jwksUrl: `${gatewayUrl}/.well-known/jwks.json`, issuer, audience: upstreamUrl });
     upstream = serve({
       hostname: '127.0.0.1',
       port: upstreamPort,

@@ -1,0 +1,493 @@
+import type { Context, Hono } from 'hono';
+import { OAuthError } from '../../errors/oauth-error.js';
+import type { LocalAccounts } from '../../identity/local-accounts.js';
+import type { Audit } from '../../ops/audit.js';
+import type { Clock } from '../../ops/clock.js';
+import type { Logger } from '../../ops/logger.js';
+import type { AuthorizationCodeStore, ConsentStore, PrincipalSnapshot } from '../../stores/ports.js';
+import { snapshotPrincipalKey } from '../../stores/principal-key.js';
+import { tokenHash } from '../../tokens/fingerprint.js';
+import {
+  type AuthorizationRequest,
+  AuthorizeError,
+  type AuthorizeRequestContext,
+  parseAuthorizeRequest,
+} from '../authorize-request.js';
+import type { BrowserSessions, Interaction, LoginSession } from '../browser-session.js';
+import type { ResolvedClient } from '../clients.js';
+import { type AuthorizationServerUrls, OAUTH_PATHS } from '../metadata.js';
+import {
+  formActionSource,
+  type LoginErrorCode,
+  PAGE_HEADERS,
+  pageHeaders,
+  renderConsentPage,
+  renderLoginPage,
+  renderMessagePage,
+} from '../pages/index.js';
+import { newAuthorizationCode, newId } from '../tokens.js';
+import { readForm } from './form.js';
+
+/** Sign-in through an upstream OpenID Provider (see `identity/oidc.ts`). */
+export interface FederatedLogin {
+  readonly name: string;
+  readonly displayName: string;
+  /** The origin the browser is sent to, for the page's `form-action`. */
+  readonly authorizationOrigin?: () => string | undefined;
+  begin(interactionId: string): Promise<URL>;
+  complete(callbackUrl: URL): Promise<{ interactionId: string; principal: PrincipalSnapshot }>;
+}
+
+export interface BrowserRoutesOptions {
+  readonly urls: AuthorizationServerUrls;
+  readonly sessions: BrowserSessions;
+  readonly authorizeContext: AuthorizeRequestContext;
+  readonly resolveClient: (clientId: string) => Promise<ResolvedClient | undefined>;
+  readonly codes: AuthorizationCodeStore;
+  readonly consents: ConsentStore;
+  readonly accounts?: LocalAccounts | undefined;
+  readonly federation?: FederatedLogin | undefined;
+  /** Clients whose requests skip the consent screen. */
+  readonly trustedClients: ReadonlySet<string>;
+  readonly scopeDescriptions: Readonly<Record<string, string>>;
+  readonly codeTtlSeconds: number;
+  readonly consentTtlSeconds: number;
+  readonly clientIp: (c: Context) => string;
+  readonly audit: Audit;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * The browser half of the authorization server: `/oauth/authorize`, the sign-in and consent pages,
+ * the federation callback and sign-out. Every form is bound to its interaction (CSRF token) and to the
+ * browser that started it (cookie); every page refuses framing.
+ */
+export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): void {
+  const { urls, sessions, audit, clock } = options;
+  const interactionUrl = (id: string, step = '') => `${urls.interaction}/${id}${step}`;
+
+  const page = (body: string, status: number, extraFormAction: readonly string[] = []) =>
+    new Response(body, {
+      status,
+      headers:
+        extraFormAction.length === 0 ? PAGE_HEADERS : pageHeaders({ formActionOrigins: extraFormAction }),
+    });
+  const message = (status: number, title: string, text: string, detail?: string) =>
+    page(
+      renderMessagePage({ tone: 'error', title, message: text, ...(detail !== undefined && { detail }) }),
+      status,
+    );
+  const expired = () =>
+    message(
+      400,
+      'This sign-in has expired',
+      'The sign-in link expired or was opened in another browser. Go back to your app and connect again.',
+    );
+
+  /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
+  const redirectToClient = (
+    redirectUri: string,
+    params: Record<string, string | undefined>,
+    status: 302 | 303 = 303,
+  ): Response => {
+    const url = new URL(redirectUri);
+    for (const [name, value] of Object.entries(params))
+      if (value !== undefined) url.searchParams.append(name, value);
+    url.searchParams.append('iss', urls.issuer);
+    return new Response(null, { status, headers: { location: url.href, 'cache-control': 'no-store' } });
+  };
+  const redirectError = (interaction: Interaction, error: OAuthError, status: 302 | 303 = 303) =>
+    redirectToClient(
+      interaction.request.redirectUri,
+      { error: error.code, error_description: error.description, state: interaction.request.state },
+      status,
+    );
+
+  const formActions = (interaction: Interaction): string[] => {
+    const sources = [formActionSource(interaction.request.redirectUri)];
+    const idp = options.federation?.authorizationOrigin?.();
+    if (idp !== undefined) sources.push(idp);
+    return sources;
+  };
+
+  async function consentCovers(interaction: Interaction, login: LoginSession): Promise<boolean> {
+    const { request } = interaction;
+    if (request.prompt.includes('consent')) return false;
+    if (options.trustedClients.has(request.clientId)) return true;
+    const consent = await options.consents.get(
+      snapshotPrincipalKey(login.principal),
+      request.clientId,
+      clock.now(),
+    );
+    return consent !== undefined && request.scopes.every((scope) => consent.scopes.includes(scope));
+  }
+
+  const loginCounts = (interaction: Interaction, login: LoginSession | undefined): login is LoginSession =>
+    login !== undefined && (!interaction.forceLogin || login.authTime >= interaction.createdAt);
+
+  /** Issues the code and sends the browser back to the client. */
+  async function complete(
+    interaction: Interaction,
+    login: LoginSession,
+    status: 302 | 303,
+  ): Promise<Response> {
+    const { request } = interaction;
+    const code = newAuthorizationCode();
+    const now = clock.now();
+    await options.codes.create({
+      codeHash: tokenHash(code),
+      grantId: newId('grt'),
+      clientId: request.clientId,
+      redirectUri: request.redirectUri,
+      codeChallenge: request.codeChallenge,
+      resource: request.resource,
+      scopes: request.scopes,
+      principal: login.principal,
+      authTime: login.authTime,
+      createdAt: now,
+      expiresAt: now + options.codeTtlSeconds * 1000,
+    });
+    audit.record({
+      type: 'oauth.authorize.code_issued',
+      outcome: 'success',
+      clientId: request.clientId,
+      principal: snapshotPrincipalKey(login.principal),
+    });
+    return redirectToClient(request.redirectUri, { code, state: request.state }, status);
+  }
+
+  /** Where an interaction goes next once the browser may have signed in. */
+  async function proceed(c: Context, interaction: Interaction, status: 302 | 303): Promise<Response> {
+    const login = await sessions.currentLogin(c);
+    if (loginCounts(interaction, login) && (await consentCovers(interaction, login))) {
+      const taken = await sessions.takeInteraction(c, interaction.id);
+      if (taken === undefined) return expired();
+      return complete(taken, login, status);
+    }
+    if (interaction.request.prompt.includes('none')) {
+      await sessions.takeInteraction(c, interaction.id);
+      const code = loginCounts(interaction, login) ? 'consent_required' : 'login_required';
+      return redirectError(
+        interaction,
+        new OAuthError(code, { description: `prompt=none but ${code.replace('_', ' ')}` }),
+        status,
+      );
+    }
+    return new Response(null, {
+      status: 303,
+      headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
+    });
+  }
+
+  async function renderLogin(
+    interaction: Interaction,
+    status: number,
+    error?: { code: LoginErrorCode; retryAfterSeconds?: number; username?: string },
+  ): Promise<Response> {
+    const client = await options.resolveClient(interaction.request.clientId);
+    const body = renderLoginPage({
+      action: interactionUrl(interaction.id, '/login'),
+      hidden: { csrf: interaction.csrf },
+      ...(client?.clientName !== undefined && { clientName: client.clientName }),
+      clientHost: new URL(interaction.request.redirectUri).host || interaction.request.redirectUri,
+      ...(error?.username !== undefined && { username: error.username }),
+      ...(error !== undefined && { error: error.code }),
+      ...(error?.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+      ...(options.federation !== undefined && {
+        federated: {
+          label: options.federation.displayName,
+          action: interactionUrl(interaction.id, '/federate'),
+        },
+      }),
+      localEnabled: options.accounts !== undefined,
+    });
+    const response = page(body, status, formActions(interaction));
+    if (error?.retryAfterSeconds !== undefined)
+      response.headers.set('retry-after', String(error.retryAfterSeconds));
+    return response;
+  }
+
+  async function renderConsent(interaction: Interaction, login: LoginSession): Promise<Response> {
+    const { request } = interaction;
+    const client = await options.resolveClient(request.clientId);
+    if (client === undefined) return message(400, 'Unknown app', 'This app is no longer registered.');
+    const redirect = new URL(request.redirectUri);
+    const body = renderConsentPage({
+      action: interactionUrl(interaction.id, '/consent'),
+      hidden: { csrf: interaction.csrf },
+      user: {
+        ...(login.principal.name !== undefined && { name: login.principal.name }),
+        ...(login.principal.email !== undefined && { email: login.principal.email }),
+        username:
+          typeof login.principal.claims?.username === 'string'
+            ? login.principal.claims.username
+            : login.principal.subject,
+      },
+      client: {
+        clientId: client.clientId,
+        source: client.source,
+        ...(client.clientName !== undefined && { name: client.clientName }),
+        ...(client.clientUri !== undefined && { clientUri: client.clientUri }),
+        ...(client.logoUri !== undefined && { logoUri: client.logoUri }),
+      },
+      redirectHost: redirect.host === '' ? redirect.protocol : redirect.host,
+      scopes: request.scopes.map((name) => ({
+        name,
+        ...(options.scopeDescriptions[name] !== undefined && {
+          description: options.scopeDescriptions[name],
+        }),
+      })),
+      resource: request.resource,
+      signOutAction: interactionUrl(interaction.id, '/sign-out'),
+    });
+    return page(body, 200, formActions(interaction));
+  }
+
+  async function authorize(c: Context, params: URLSearchParams): Promise<Response> {
+    let request: AuthorizationRequest;
+    try {
+      request = await parseAuthorizeRequest(params, options.authorizeContext);
+    } catch (error) {
+      if (!(error instanceof AuthorizeError)) {
+        if (error instanceof OAuthError) {
+          audit.record({
+            type: 'oauth.authorize',
+            outcome: 'failure',
+            error: error.code,
+            ...(error.reason !== undefined && { reason: error.reason }),
+          });
+          return message(
+            400,
+            'This app could not be verified',
+            error.description ?? 'The client could not be verified.',
+            error.code,
+          );
+        }
+        throw error;
+      }
+      audit.record({
+        type: 'oauth.authorize',
+        outcome: 'failure',
+        error: error.error.code,
+        ...(params.get('client_id') !== null && { clientId: params.get('client_id') as string }),
+        detail: { redirected: error.redirect !== undefined },
+      });
+      if (error.redirect === undefined) {
+        return message(
+          400,
+          'This sign-in request is not valid',
+          error.error.description ?? 'The app sent an invalid request.',
+          error.error.code,
+        );
+      }
+      const url = new URL(error.redirect.redirectUri);
+      url.searchParams.append('error', error.error.code);
+      if (error.error.description !== undefined)
+        url.searchParams.append('error_description', error.error.description);
+      if (error.redirect.state !== undefined) url.searchParams.append('state', error.redirect.state);
+      url.searchParams.append('iss', urls.issuer);
+      return new Response(null, {
+        status: 302,
+        headers: { location: url.href, 'cache-control': 'no-store' },
+      });
+    }
+    const interaction = await sessions.startInteraction(c, request);
+    const response = await proceed(c, interaction, 302);
+    return withCookies(c, response);
+  }
+
+  /** Copies the cookies Hono collected on the context onto a Response built by hand. */
+  function withCookies(c: Context, response: Response): Response {
+    for (const cookie of c.res.headers.getSetCookie()) response.headers.append('set-cookie', cookie);
+    return response;
+  }
+
+  app.get(OAUTH_PATHS.authorization, (c) => authorize(c, new URL(c.req.url).searchParams));
+  app.post(OAUTH_PATHS.authorization, async (c) => {
+    const form = await c.req.raw.clone().text();
+    return authorize(c, new URLSearchParams(form));
+  });
+
+  app.get(`${OAUTH_PATHS.interaction}/:id`, async (c) => {
+    const interaction = await sessions.findInteraction(c, c.req.param('id'));
+    if (interaction === undefined) return expired();
+    const login = await sessions.currentLogin(c);
+    if (!loginCounts(interaction, login)) return renderLogin(interaction, 200);
+    return renderConsent(interaction, login);
+  });
+
+  app.post(`${OAUTH_PATHS.interaction}/:id/login`, async (c) => {
+    const form = await readForm(c.req.raw);
+    const interaction = await sessions.findInteraction(c, c.req.param('id'));
+    if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) {
+      audit.record({ type: 'login', outcome: 'failure', reason: 'csrf_or_expired', ip: options.clientIp(c) });
+      return expired();
+    }
+    if (options.accounts === undefined)
+      return message(404, 'Not available', 'Sign-in with a password is disabled.');
+    const username = form.get('username') ?? '';
+    const password = form.get('password') ?? '';
+    const ip = options.clientIp(c);
+    const result = await options.accounts.authenticate(username, password, { ip });
+    if (!result.ok) {
+      audit.record({
+        type: 'login',
+        outcome: 'failure',
+        reason: result.reason,
+        ip,
+        clientId: interaction.request.clientId,
+      });
+      if (result.reason === 'throttled') {
+        return renderLogin(interaction, 429, {
+          code: 'throttled',
+          retryAfterSeconds: result.retryAfterSeconds,
+          username,
+        });
+      }
+      return renderLogin(interaction, 401, { code: 'invalid_credentials', username });
+    }
+    const { user } = result;
+    const principal: PrincipalSnapshot = {
+      subject: user.id,
+      idp: 'local',
+      ...(user.email !== undefined && { email: user.email }),
+      ...(user.name !== undefined && { name: user.name }),
+      claims: { username: user.username },
+    };
+    await sessions.signIn(c, principal);
+    audit.record({ type: 'login', outcome: 'success', principal: snapshotPrincipalKey(principal), ip });
+    return withCookies(c, await proceedAfterSignIn(c, interaction, principal));
+  });
+
+  /** After a sign-in in this request the cookie is not readable yet: decide from the new session. */
+  async function proceedAfterSignIn(c: Context, interaction: Interaction, principal: PrincipalSnapshot) {
+    const login: LoginSession = { principal, authTime: clock.now() };
+    if (await consentCovers(interaction, login)) {
+      const taken = await sessions.takeInteraction(c, interaction.id);
+      if (taken === undefined) return expired();
+      return complete(taken, login, 303);
+    }
+    return new Response(null, {
+      status: 303,
+      headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
+    });
+  }
+
+  app.post(`${OAUTH_PATHS.interaction}/:id/consent`, async (c) => {
+    const form = await readForm(c.req.raw);
+    const interaction = await sessions.findInteraction(c, c.req.param('id'));
+    if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) {
+      audit.record({
+        type: 'consent',
+        outcome: 'failure',
+        reason: 'csrf_or_expired',
+        ip: options.clientIp(c),
+      });
+      return expired();
+    }
+    const login = await sessions.currentLogin(c);
+    if (!loginCounts(interaction, login)) return renderLogin(interaction, 401, { code: 'expired' });
+    const decision = form.get('decision');
+    if (decision !== 'approve' && decision !== 'deny') {
+      return message(400, 'Invalid request', 'Choose Allow or Deny.');
+    }
+    const taken = await sessions.takeInteraction(c, interaction.id);
+    if (taken === undefined) return expired();
+    const principalKey = snapshotPrincipalKey(login.principal);
+    if (decision === 'deny') {
+      audit.record({
+        type: 'consent',
+        outcome: 'failure',
+        reason: 'denied',
+        clientId: taken.request.clientId,
+        principal: principalKey,
+      });
+      return redirectError(taken, new OAuthError('access_denied', { description: 'the user denied access' }));
+    }
+    if (options.consentTtlSeconds > 0) {
+      const now = clock.now();
+      const previous = await options.consents.get(principalKey, taken.request.clientId, now);
+      await options.consents.put({
+        principalKey,
+        clientId: taken.request.clientId,
+        scopes: [...new Set([...(previous?.scopes ?? []), ...taken.request.scopes])],
+        grantedAt: now,
+        expiresAt: now + options.consentTtlSeconds * 1000,
+      });
+    }
+    audit.record({
+      type: 'consent',
+      outcome: 'success',
+      clientId: taken.request.clientId,
+      principal: principalKey,
+    });
+    return complete(taken, login, 303);
+  });
+
+  app.post(`${OAUTH_PATHS.interaction}/:id/sign-out`, async (c) => {
+    const form = await readForm(c.req.raw);
+    const interaction = await sessions.findInteraction(c, c.req.param('id'));
+    if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) return expired();
+    await sessions.signOut(c);
+    return withCookies(
+      c,
+      new Response(null, {
+        status: 303,
+        headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
+      }),
+    );
+  });
+
+  app.post(`${OAUTH_PATHS.interaction}/:id/federate`, async (c) => {
+    const form = await readForm(c.req.raw);
+    const interaction = await sessions.findInteraction(c, c.req.param('id'));
+    if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) return expired();
+    if (options.federation === undefined)
+      return message(404, 'Not available', 'No identity provider is configured.');
+    const location = await options.federation.begin(interaction.id);
+    return new Response(null, {
+      status: 303,
+      headers: { location: location.href, 'cache-control': 'no-store' },
+    });
+  });
+
+  app.get(OAUTH_PATHS.federationCallback, async (c) => {
+    if (options.federation === undefined)
+      return message(404, 'Not available', 'No identity provider is configured.');
+    let outcome: Awaited<ReturnType<FederatedLogin['complete']>>;
+    try {
+      outcome = await options.federation.complete(new URL(c.req.url));
+    } catch (error) {
+      options.logger.info({ err: error }, 'federated sign-in failed');
+      audit.record({
+        type: 'login.federated',
+        outcome: 'failure',
+        reason: errorCode(error),
+        ip: options.clientIp(c),
+      });
+      return message(
+        400,
+        'Sign-in did not complete',
+        'The identity provider did not confirm your sign-in. Go back to your app and try again.',
+        errorCode(error),
+      );
+    }
+    const interaction = await sessions.findInteraction(c, outcome.interactionId);
+    if (interaction === undefined) return expired();
+    await sessions.signIn(c, outcome.principal);
+    audit.record({
+      type: 'login.federated',
+      outcome: 'success',
+      principal: snapshotPrincipalKey(outcome.principal),
+      ip: options.clientIp(c),
+    });
+    return withCookies(c, await proceedAfterSignIn(c, interaction, outcome.principal));
+  });
+}
+
+function errorCode(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string')
+    return error.code;
+  return 'ERR_FEDERATION';
+}

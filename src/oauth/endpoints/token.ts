@@ -1,0 +1,54 @@
+import { OAuthError } from '../../errors/oauth-error.js';
+import type { ResolvedClient } from '../clients.js';
+import { exchangeAuthorizationCode } from '../grants/authorization-code.js';
+import type { GrantContext } from '../grants/context.js';
+import { refreshGrant } from '../grants/refresh-token.js';
+import { type FormParams, jsonNoStore, readForm } from './form.js';
+
+/** Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3). */
+export type ClientAuthenticator = (request: Request, form: FormParams) => Promise<ResolvedClient>;
+
+/** The token endpoint (RFC 6749 §3.2): `authorization_code` and `refresh_token`. */
+export function createTokenEndpoint(options: {
+  grants: GrantContext;
+  authenticateClient: ClientAuthenticator;
+}): (request: Request) => Promise<Response> {
+  const { grants, authenticateClient } = options;
+  return async (request) => {
+    const form = await readForm(request, ['resource']);
+    const grantType = form.get('grant_type');
+    if (grantType === undefined) {
+      throw new OAuthError('invalid_request', {
+        reason: 'missing_grant_type',
+        description: 'grant_type is required',
+      });
+    }
+    const resources = form.getAll('resource');
+    if (resources.length > 1) {
+      throw new OAuthError('invalid_target', { description: 'only one resource per request is supported' });
+    }
+    const client = await authenticateClient(request, form);
+    if (grantType === 'authorization_code') {
+      return jsonNoStore(
+        await exchangeAuthorizationCode(grants, client, {
+          code: form.get('code'),
+          redirectUri: form.get('redirect_uri'),
+          codeVerifier: form.get('code_verifier'),
+          resource: resources[0],
+        }),
+      );
+    }
+    if (grantType === 'refresh_token') {
+      return jsonNoStore(
+        await refreshGrant(grants, client, {
+          refreshToken: form.get('refresh_token'),
+          scope: form.get('scope'),
+          resource: resources[0],
+        }),
+      );
+    }
+    throw new OAuthError('unsupported_grant_type', {
+      description: 'supported grant types: authorization_code, refresh_token',
+    });
+  };
+}

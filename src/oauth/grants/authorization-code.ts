@@ -1,0 +1,117 @@
+import { OAuthError } from '../../errors/oauth-error.js';
+import { snapshotPrincipalKey } from '../../stores/principal-key.js';
+import { tokenHash } from '../../tokens/fingerprint.js';
+import { canonicalResource } from '../authorize-request.js';
+import type { ResolvedClient } from '../clients.js';
+import { verifyS256 } from '../pkce.js';
+import { newRefreshToken, type TokenResponse } from '../tokens.js';
+import { type GrantContext, revokeGrant } from './context.js';
+
+export interface AuthorizationCodeRequest {
+  readonly code: string | undefined;
+  readonly redirectUri: string | undefined;
+  readonly codeVerifier: string | undefined;
+  readonly resource: string | undefined;
+}
+
+/**
+ * RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and RFC 8707. A code is consumed by its first
+ * presentation, valid or not; a second presentation is a replay and revokes the grant the code created
+ * (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+ */
+export async function exchangeAuthorizationCode(
+  context: GrantContext,
+  client: ResolvedClient,
+  request: AuthorizationCodeRequest,
+): Promise<TokenResponse> {
+  const fail = (
+    reason: string,
+    description: string,
+    code: 'invalid_grant' | 'invalid_request' | 'invalid_target' = 'invalid_grant',
+  ) => {
+    context.audit.record({
+      type: 'oauth.token.authorization_code',
+      outcome: 'failure',
+      error: code,
+      reason,
+      clientId: client.clientId,
+    });
+    return new OAuthError(code, { reason, description });
+  };
+  if (request.code === undefined || request.code === '')
+    throw fail('missing_code', 'code is required', 'invalid_request');
+  if (request.codeVerifier === undefined) {
+    throw fail('missing_code_verifier', 'code_verifier is required (PKCE)', 'invalid_request');
+  }
+
+  const now = context.clock.now();
+  const consumed = await context.stores.codes.consume(tokenHash(request.code), now);
+  if (consumed === undefined) throw fail('unknown_code', 'the authorization code is invalid or expired');
+  const { record } = consumed;
+  if (consumed.status === 'replayed') {
+    await revokeGrant(context, record.grantId);
+    context.audit.record({
+      type: 'oauth.token.code_replayed',
+      outcome: 'failure',
+      error: 'invalid_grant',
+      reason: 'code_replayed',
+      clientId: client.clientId,
+      principal: snapshotPrincipalKey(record.principal),
+      grantId: record.grantId,
+    });
+    throw new OAuthError('invalid_grant', {
+      reason: 'code_replayed',
+      description: 'the authorization code was already used; the tokens it issued are revoked',
+    });
+  }
+  if (record.clientId !== client.clientId)
+    throw fail('client_mismatch', 'the code was issued to another client');
+  if (request.redirectUri === undefined) {
+    if (client.redirectUris.length !== 1) {
+      throw fail('missing_redirect_uri', 'redirect_uri is required', 'invalid_request');
+    }
+  } else if (request.redirectUri !== record.redirectUri) {
+    throw fail('redirect_uri_mismatch', 'redirect_uri differs from the authorization request');
+  }
+  if (!verifyS256(request.codeVerifier, record.codeChallenge)) {
+    throw fail('pkce_mismatch', 'code_verifier does not match the code_challenge');
+  }
+  if (
+    request.resource !== undefined &&
+    canonicalResource(request.resource) !== canonicalResource(record.resource)
+  ) {
+    throw fail('resource_mismatch', 'resource differs from the authorization request', 'invalid_target');
+  }
+
+  const issuesRefresh = client.grantTypes.includes('refresh_token');
+  const refreshToken = issuesRefresh ? newRefreshToken() : undefined;
+  const grant = {
+    id: record.grantId,
+    clientId: client.clientId,
+    principal: record.principal,
+    scopes: record.scopes,
+    resource: record.resource,
+    authTime: record.authTime,
+    createdAt: now,
+    expiresAt: now + context.refreshTokenTtlSeconds * 1000,
+    generation: issuesRefresh ? 1 : 0,
+    rotatedAt: now,
+  };
+  await context.stores.grants.create(grant, refreshToken === undefined ? undefined : tokenHash(refreshToken));
+  const access = await context.issuer.issue(grant, grant.scopes);
+  context.audit.record({
+    type: 'oauth.token.issued',
+    outcome: 'success',
+    clientId: client.clientId,
+    principal: snapshotPrincipalKey(record.principal),
+    grantId: grant.id,
+    detail: { grant_type: 'authorization_code', refresh: issuesRefresh },
+  });
+  return {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    scope: grant.scopes.join(' '),
+    ...(refreshToken !== undefined && { refresh_token: refreshToken }),
+  };
+}

@@ -1,0 +1,335 @@
+import type { Context, Hono } from 'hono';
+import type { AuthorizationServerConfig } from '../config/schema.js';
+import { createSealer, type Sealer } from '../crypto/seal.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
+import { OAuthError } from '../errors/oauth-error.js';
+import { createLocalAccounts, type LocalAccounts } from '../identity/local-accounts.js';
+import { createFederation, type Federation } from '../identity/oidc.js';
+import type { Principal } from '../identity/principal.js';
+import { createSafeFetch } from '../net/safe-fetch.js';
+import { type Audit, createLogAudit } from '../ops/audit.js';
+import type { Clock } from '../ops/clock.js';
+import type { Logger } from '../ops/logger.js';
+import type { Stores } from '../stores/ports.js';
+import type { TokenSigner } from '../tokens/sign.js';
+import { createBrowserSessions } from './browser-session.js';
+import { createCimdResolver } from './cimd.js';
+import { preRegisteredToClientRecord } from './client-metadata.js';
+import {
+  authenticateClient,
+  createClientRegistry,
+  type ResolvedClient,
+  readClientCredentials,
+} from './clients.js';
+import { type FederatedLogin, mountBrowserRoutes } from './endpoints/browser.js';
+import type { FormParams } from './endpoints/form.js';
+import { createIntrospectionEndpoint } from './endpoints/introspect.js';
+import { createRegistrationEndpoint } from './endpoints/register.js';
+import { createRevocationEndpoint } from './endpoints/revoke.js';
+import { createTokenEndpoint } from './endpoints/token.js';
+import type { GrantContext } from './grants/context.js';
+import {
+  type AuthorizationServerUrls,
+  authorizationServerMetadata,
+  authorizationServerUrls,
+  metadataPaths,
+  OAUTH_PATHS,
+} from './metadata.js';
+import { createRevocationList, type RevocationList } from './revocation-list.js';
+import { createAccessTokenIssuer } from './tokens.js';
+
+export interface AuthorizationServerOptions {
+  readonly config: AuthorizationServerConfig;
+  /** `development` allows metadata documents on private networks when configured; `production` refuses. */
+  readonly mode: 'development' | 'production';
+  readonly publicUrl: string;
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  /** The resource (MCP endpoint) tokens are issued for. */
+  readonly resource: string;
+  readonly scopesSupported: readonly string[];
+  /** Granted when a client asks for no scope. */
+  readonly defaultScopes: readonly string[];
+  readonly stores: Stores;
+  readonly signer: TokenSigner;
+  /** Verifies an access token this server issued (signature, issuer, audience, expiry). */
+  readonly verifyOwnToken: (token: string) => Promise<Principal>;
+  /** Encrypts secrets at rest. */
+  readonly secretKey: Uint8Array;
+  /** Replaces the `fetch` used to reach the federated identity provider (tests). */
+  readonly federationFetch?: typeof fetch;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly audit?: Audit;
+}
+
+export interface AuthorizationServer {
+  readonly urls: AuthorizationServerUrls;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly revocations: RevocationList;
+  readonly accounts: LocalAccounts | undefined;
+  readonly sealer: Sealer;
+  /** Sign-in through the configured upstream identity provider, and its per-user tokens. */
+  readonly federation: Federation | undefined;
+  /** Adds every route of the authorization server to `app`. */
+  mount(app: Hono): void;
+  /** Loads the revocation list and starts polling it. */
+  start(): Promise<void>;
+  close(): void;
+}
+
+/** Seconds between two reads of revocations other instances recorded. */
+const REVOCATION_POLL_MS = 5_000;
+const SWEEP_INTERVAL_MS = 60_000;
+const SWEEP_BATCH = 500;
+
+/**
+ * Gatehouse's OAuth 2.1 authorization server for MCP clients: RFC 8414 metadata, Client ID Metadata
+ * Documents, RFC 7591 registration, authorize with PKCE S256 and RFC 8707 resources, sign-in and
+ * consent pages, the token endpoint with refresh rotation, RFC 7009 revocation and RFC 7662
+ * introspection. Every record lives behind the store ports.
+ */
+export function createAuthorizationServer(options: AuthorizationServerOptions): AuthorizationServer {
+  const { config, stores, clock, logger } = options;
+  const audit = options.audit ?? createLogAudit(logger);
+  const urls = authorizationServerUrls(options.publicUrl, options.issuer, options.jwksUrl);
+  const sealer = createSealer([options.secretKey]);
+
+  if (config.clientIdMetadataDocuments.allowPrivateNetworks && options.mode === 'production') {
+    throw new GatehouseError(
+      'ERR_CONFIG_INVALID',
+      'authorizationServer.clientIdMetadataDocuments.allowPrivateNetworks is for development only',
+    );
+  }
+  const cimd = config.clientIdMetadataDocuments.enabled
+    ? createCimdResolver({
+        fetch: createSafeFetch({
+          allowPrivateNetworks: config.clientIdMetadataDocuments.allowPrivateNetworks,
+          timeoutMs: config.clientIdMetadataDocuments.timeoutMs,
+          maxBytes: config.clientIdMetadataDocuments.maxBytes,
+          maxRedirects: 3,
+        }),
+        clock,
+        maxBytes: config.clientIdMetadataDocuments.maxBytes,
+        // The CIMD draft: "MUST NOT cache error responses".
+        failureCacheMs: 0,
+      })
+    : undefined;
+  const registry = createClientRegistry({
+    clients: stores.clients,
+    preRegistered: config.clients.map((client) =>
+      preRegisteredToClientRecord({
+        clientId: client.clientId,
+        redirectUris: client.redirectUris,
+        grantTypes: client.grantTypes,
+        ...(client.clientSecret !== undefined && { clientSecret: client.clientSecret }),
+        ...(client.clientName !== undefined && { clientName: client.clientName }),
+        ...(client.tokenEndpointAuthMethod !== undefined && {
+          tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+        }),
+        ...(client.scope !== undefined && { scope: client.scope }),
+      }),
+    ),
+    ...(cimd !== undefined && { cimd }),
+    clock,
+  });
+  const resolveClient = (clientId: string) => registry.get(clientId);
+
+  const federation =
+    config.federation === undefined
+      ? undefined
+      : createFederation({
+          config: config.federation,
+          callbackUrl: urls.federationCallback,
+          ephemeral: stores.ephemeral,
+          upstreamTokens: stores.upstreamTokens,
+          sealer,
+          clock,
+          logger,
+          ...(options.federationFetch !== undefined && { fetch: options.federationFetch }),
+        });
+  const federatedLogin: FederatedLogin | undefined =
+    federation === undefined || config.federation === undefined
+      ? undefined
+      : {
+          name: federation.name,
+          displayName: federation.displayName,
+          authorizationOrigin: () => new URL(config.federation?.issuer ?? urls.issuer).origin,
+          begin: (interactionId) => federation.begin(interactionId),
+          complete: (url) => federation.complete(url),
+        };
+
+  const revocations = createRevocationList({ store: stores.revocations, clock, logger });
+  const grants: GrantContext = {
+    stores,
+    issuer: createAccessTokenIssuer({ signer: options.signer, ttlSeconds: config.accessTokenTtlSeconds }),
+    revocations,
+    audit,
+    clock,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    refreshGraceSeconds: config.refreshGraceSeconds,
+  };
+
+  const authenticate = async (request: Request, form: FormParams): Promise<ResolvedClient> => {
+    const presented = {
+      authorizationHeader: request.headers.get('authorization') ?? undefined,
+      clientId: form.get('client_id'),
+      clientSecret: form.get('client_secret'),
+    };
+    const { clientId } = readClientCredentials(presented);
+    const client = await registry.get(clientId);
+    if (client === undefined) {
+      throw new OAuthError('invalid_client', { reason: 'unknown_client', description: 'unknown client' });
+    }
+    authenticateClient(client, presented);
+    return client;
+  };
+
+  const accounts = config.localAccounts
+    ? createLocalAccounts({
+        users: stores.users,
+        counters: stores.counters,
+        clock,
+        throttle: {
+          maxFailuresPerUsername: config.loginThrottle.perUsername,
+          maxFailuresPerIp: config.loginThrottle.perIp,
+          windowMs: config.loginThrottle.windowMs,
+        },
+      })
+    : undefined;
+
+  const metadata = authorizationServerMetadata({
+    urls,
+    resource: options.resource,
+    scopesSupported: options.scopesSupported,
+    dynamicRegistration: config.dynamicRegistration.enabled,
+    clientIdMetadataDocuments: cimd !== undefined,
+  });
+
+  const register = config.dynamicRegistration.enabled
+    ? createRegistrationEndpoint({
+        clients: stores.clients,
+        counters: stores.counters,
+        clock,
+        logger,
+        ...(config.dynamicRegistration.initialAccessToken !== undefined && {
+          initialAccessToken: config.dynamicRegistration.initialAccessToken,
+        }),
+        rateLimit: { perIpPerHour: config.dynamicRegistration.perIpPerHour },
+      })
+    : undefined;
+
+  const secure = new URL(options.publicUrl).protocol === 'https:';
+  const browserSessions = createBrowserSessions({
+    ephemeral: stores.ephemeral,
+    clock,
+    secure,
+    interactionTtlSeconds: config.interactionTtlSeconds,
+    loginSessionTtlSeconds: config.loginSessionTtlSeconds,
+  });
+
+  const clientIp = (c: Context): string => {
+    const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+    return incoming?.socket?.remoteAddress ?? 'unknown';
+  };
+
+  let sweeper: NodeJS.Timeout | undefined;
+  /** Removes expired codes, grants, revocations and browser records, a bounded batch each. */
+  async function sweep(): Promise<void> {
+    const now = clock.now();
+    await stores.codes.deleteExpired(now, SWEEP_BATCH);
+    await stores.grants.deleteExpired(now, SWEEP_BATCH);
+    await stores.revocations.deleteExpired(now, SWEEP_BATCH);
+    await stores.ephemeral.deleteExpired(now, SWEEP_BATCH);
+    await stores.counters.deleteExpired?.(now, SWEEP_BATCH);
+  }
+
+  return {
+    urls,
+    metadata,
+    revocations,
+    accounts,
+    sealer,
+    federation,
+    mount(app) {
+      const oauth = app;
+      for (const path of metadataPaths(urls.issuer)) {
+        oauth.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
+      }
+      oauth.post(OAUTH_PATHS.token, (c) =>
+        createTokenEndpoint({ grants, authenticateClient: authenticate })(c.req.raw),
+      );
+      const revoke = createRevocationEndpoint({
+        grants,
+        authenticateClient: authenticate,
+        verifyOwnToken: options.verifyOwnToken,
+        clock,
+      });
+      oauth.post(OAUTH_PATHS.revocation, (c) => revoke(c.req.raw));
+      const introspect = createIntrospectionEndpoint({
+        grants: stores.grants,
+        revocations,
+        authenticateClient: authenticate,
+        verifyOwnToken: options.verifyOwnToken,
+        introspectors: new Set(
+          config.clients.filter((client) => client.introspection).map((client) => client.clientId),
+        ),
+        issuer: urls.issuer,
+        clock,
+      });
+      oauth.post(OAUTH_PATHS.introspection, (c) => introspect(c.req.raw));
+      if (register !== undefined)
+        oauth.post(OAUTH_PATHS.registration, (c) => register(c.req.raw, clientIp(c)));
+      for (const path of [
+        OAUTH_PATHS.token,
+        OAUTH_PATHS.revocation,
+        OAUTH_PATHS.introspection,
+        OAUTH_PATHS.registration,
+      ]) {
+        oauth.on(['GET', 'PUT', 'DELETE', 'PATCH'], path, () => {
+          throw new OAuthError('invalid_request', { reason: 'method_not_allowed', description: 'use POST' });
+        });
+      }
+      mountBrowserRoutes(app, {
+        urls,
+        sessions: browserSessions,
+        authorizeContext: {
+          resolveClient,
+          resources: [options.resource],
+          scopesSupported: options.scopesSupported,
+          defaultScopes: options.defaultScopes,
+        },
+        resolveClient,
+        codes: stores.codes,
+        consents: stores.consents,
+        accounts,
+        federation: federatedLogin,
+        trustedClients: new Set(
+          config.clients.filter((client) => client.trusted).map((client) => client.clientId),
+        ),
+        scopeDescriptions: {},
+        codeTtlSeconds: config.codeTtlSeconds,
+        consentTtlSeconds: config.consentTtlSeconds,
+        clientIp,
+        audit,
+        clock,
+        logger,
+      });
+    },
+    async start() {
+      await revocations.refresh();
+      revocations.start(REVOCATION_POLL_MS);
+      sweeper ??= setInterval(() => {
+        sweep().catch((error: unknown) => logger.warn({ err: error }, 'authorization-server sweep failed'));
+      }, SWEEP_INTERVAL_MS);
+      sweeper.unref();
+    },
+    close() {
+      federation?.close();
+      revocations.stop();
+      if (sweeper !== undefined) clearInterval(sweeper);
+      sweeper = undefined;
+    },
+  };
+}
