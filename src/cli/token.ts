@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { gatewayUrls } from '../app.js';
+import { createSealer } from '../crypto/seal.js';
+import { loadSecretKey } from '../crypto/secret-key.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { systemClock } from '../ops/clock.js';
+import { openStores } from '../stores/open.js';
 import { createKeyStore } from '../tokens/keys.js';
 import { createTokenSigner } from '../tokens/sign.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
@@ -44,19 +46,36 @@ export function registerToken(program: Command): void {
       if (config.store.kind === 'memory') {
         throw new GatehouseError('ERR_CONFIG_INVALID', 'the memory store keeps no signing key to mint with');
       }
+      // Loaded here, not at the top: `app.js` pulls in the whole gateway.
+      const { gatewayUrls } = await import('../app.js');
       const urls = gatewayUrls(config);
-      const keys = await createKeyStore({ dataDir: config.dataDir, clock: systemClock });
-      const signer = createTokenSigner({ keys, issuer: urls.issuer, clock: systemClock });
-      const token = await signer.sign({
-        subject: flags.user,
-        audience: urls.resource,
-        expiresInSeconds: ttl,
-        claims: {
-          ...(flags.email === undefined ? {} : { email: flags.email }),
-          scope: flags.scope ?? config.auth.requiredScopes.join(' '),
-          gatehouse_dev: true,
-        },
-      });
+      const stores = openStores(config);
+      let token: string;
+      try {
+        const secretKey = loadSecretKey({
+          configured: config.authorizationServer.secretKey,
+          dataDir: config.dataDir,
+        });
+        const keys = await createKeyStore({
+          store: stores.signingKeys,
+          sealer: createSealer([secretKey.key]),
+          clock: systemClock,
+          rotationMs: config.authorizationServer.signingKeyRotationSeconds * 1000,
+        });
+        const signer = createTokenSigner({ keys, issuer: urls.issuer, clock: systemClock });
+        token = await signer.sign({
+          subject: flags.user,
+          audience: urls.resource,
+          expiresInSeconds: ttl,
+          claims: {
+            ...(flags.email === undefined ? {} : { email: flags.email }),
+            scope: flags.scope ?? config.auth.requiredScopes.join(' '),
+            gatehouse_dev: true,
+          },
+        });
+      } finally {
+        await stores.close();
+      }
       process.stderr.write(
         `development token for ${flags.user}, audience ${urls.resource}, expires in ${ttl}s\n`,
       );

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   CompactSign,
   type CryptoKey,
@@ -14,14 +12,24 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { z } from 'zod';
+import { createSealer, type Sealer } from '../crypto/seal.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Clock } from '../ops/clock.js';
-
-/** The file, inside `dataDir`, that holds Gatehouse's signing keys. */
-export const SIGNING_KEYS_FILE = 'signing-keys.json';
+import { createMemorySigningKeyStore } from '../stores/memory/signing-keys.js';
+import type { SigningKeyRecord, SigningKeyStore } from '../stores/ports.js';
 
 /** The one algorithm Gatehouse signs its own tokens with. */
 export const SIGNING_ALGORITHM = 'ES256';
+
+/** How long one key signs before the next takes over. Default 30 days. */
+export const DEFAULT_ROTATION_MS = 30 * 24 * 3600_000;
+/**
+ * How long a retired key stays published, in milliseconds: longer than the longest token Gatehouse
+ * signs (development tokens and access tokens: at most 24 h) plus clock tolerance. Default 25 h.
+ */
+export const DEFAULT_RETAIN_MS = 25 * 3600_000;
+/** Least time between two store reads triggered by an unknown `kid`. */
+const UNKNOWN_KID_RELOAD_MS = 10_000;
 
 /** What may be said about a key without revealing it. */
 export interface KeyDescription {
@@ -29,6 +37,8 @@ export interface KeyDescription {
   alg: typeof SIGNING_ALGORITHM;
   /** When the key was generated (ISO 8601). */
   createdAt: string;
+  /** When the key stops signing (ISO 8601). */
+  retiresAt: string;
 }
 
 /** The key that signs new tokens. `privateKey` is a non-extractable WebCrypto key. */
@@ -38,34 +48,45 @@ export interface SigningKey {
   readonly privateKey: CryptoKey;
 }
 
-/** Something worth logging that happened while the key store was opened. */
+/** Something worth logging that happened to the keys. */
 export type KeyStoreNote =
-  | { code: 'generated'; kid: string; path: string }
-  | { code: 'in_memory'; kid: string }
-  | { code: 'permissions_tightened'; path: string; previousMode: string };
+  | { code: 'generated'; kid: string }
+  | { code: 'loaded'; kids: readonly string[] }
+  | { code: 'in_memory'; kid: string };
 
 /**
- * Gatehouse's own signing keys. Holds a list so rotation can be added without changing callers: the
- * newest key signs, every key listed verifies and is published.
+ * Gatehouse's own signing keys, kept in the `SigningKeyStore` with their private halves sealed. The
+ * newest unretired key signs; every key not yet expired verifies and is published, so tokens signed
+ * before a rotation stay valid until they expire.
  */
 export interface KeyStore {
   /** The public keys for the JWKS endpoint: `kty`, `crv`, `x`, `y`, `kid`, `alg`, `use: 'sig'` only. */
   publicJwks(): { keys: JWK[] };
-  /** The key new tokens are signed with (the newest). */
+  /** The key new tokens are signed with. */
   signingKey(): SigningKey;
-  /** A `jose` key resolver over the published keys (selects by `kid` and `alg`). */
+  /**
+   * A `jose` key resolver over the published keys. An unknown `kid` (a key another instance just
+   * created) reloads the store once before failing.
+   */
   verificationKeys(): JWTVerifyGetKey;
   /** The signing key's id, algorithm and age. Never private material. */
   describe(): KeyDescription;
-  /** What happened on open (key generated, permissions tightened, in-memory keys); for the start-up log. */
+  /** Reloads the keys and rotates when the signing key is due: generates its successor, drops expired keys. */
+  refresh(): Promise<void>;
+  /** What happened since the store was opened (keys generated or loaded); for the log. */
   readonly notes: readonly KeyStoreNote[];
 }
 
 export interface KeyStoreOptions {
-  /** Directory for `signing-keys.json`. Omit to keep keys in memory only (tests; lost on restart). */
-  dataDir?: string | undefined;
-  /** Stamps `createdAt` on generated keys. */
+  /** Where keys live. Default: in memory only (tests; lost on restart). */
+  store?: SigningKeyStore | undefined;
+  /** Seals private keys at rest. Default: a random key for this process (only with the default store). */
+  sealer?: Sealer | undefined;
   clock: Clock;
+  /** How long one key signs, in milliseconds. Default {@link DEFAULT_ROTATION_MS}. */
+  rotationMs?: number | undefined;
+  /** How long a retired key stays published, in milliseconds. Default {@link DEFAULT_RETAIN_MS}. */
+  retainMs?: number | undefined;
 }
 
 const privateJwkSchema = z
@@ -78,101 +99,135 @@ const privateJwkSchema = z
   })
   .strip();
 
-const keyFileSchema = z.object({
-  version: z.literal(1),
-  keys: z
-    .array(
-      z.object({
-        kid: z.string().min(1),
-        alg: z.literal(SIGNING_ALGORITHM),
-        createdAt: z.iso.datetime(),
-        privateJwk: privateJwkSchema,
-      }),
-    )
-    .min(1),
-});
-
-type StoredKey = z.output<typeof keyFileSchema>['keys'][number];
-
 interface LoadedKey {
-  description: KeyDescription;
-  publicJwk: JWK;
-  privateKey: CryptoKey;
+  readonly record: SigningKeyRecord;
+  readonly publicJwk: JWK;
+  readonly privateKey: CryptoKey;
 }
+
+const sealContext = (kid: string) => `gatehouse signing key ${kid}`;
 
 /**
- * Opens Gatehouse's signing-key store: loads `<dataDir>/signing-keys.json`, or generates an ES256 key
- * pair (kid = RFC 7638 thumbprint) and writes it with mode 0600 in a directory created with mode 0700.
- * A key file readable by group or others is tightened to 0600 and reported in `notes`. Without
- * `dataDir` the key lives in memory only.
+ * Opens Gatehouse's signing keys: loads them from `store`, generating the first ES256 key pair
+ * (kid = RFC 7638 thumbprint) when there is none, and its successor whenever the signing key retires.
+ * Call `refresh()` periodically (the gateway does every minute) so rotation happens on time.
  *
- * Rejects with `GatehouseError('ERR_KEY_INVALID')` when the file exists but cannot be read or trusted
- * (bad JSON, wrong shape, a `kid` that is not the key's thumbprint, a private key that does not match
- * its public half). It never overwrites an existing file.
+ * Rejects with `GatehouseError('ERR_KEY_INVALID')` for a stored key that cannot be trusted (sealed with
+ * another secret key, tampered with, a `kid` that is not its thumbprint, halves that do not match).
  *
  * @example
- * const keys = await createKeyStore({ dataDir: '.gatehouse', clock: systemClock });
+ * const keys = await createKeyStore({ store: stores.signingKeys, sealer, clock: systemClock });
  */
 export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore> {
-  const { dataDir, clock } = options;
-  if (dataDir === undefined) {
-    const stored = await generateStoredKey(clock);
-    return buildKeyStore([await loadKey(stored)], [{ code: 'in_memory', kid: stored.kid }]);
+  const { clock } = options;
+  if ((options.store === undefined) !== (options.sealer === undefined)) {
+    throw new TypeError('createKeyStore: give both store and sealer, or neither');
   }
-
-  const path = join(dataDir, SIGNING_KEYS_FILE);
+  const inMemory = options.store === undefined;
+  const store = options.store ?? createMemorySigningKeyStore().store;
+  const sealer = options.sealer ?? createSealer([new Uint8Array(randomBytes(32))]);
+  const rotationMs = options.rotationMs ?? DEFAULT_ROTATION_MS;
+  const retainMs = options.retainMs ?? DEFAULT_RETAIN_MS;
   const notes: KeyStoreNote[] = [];
-  let file = await readKeyFile(path, notes);
-  if (file === undefined) {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    const stored = await generateStoredKey(clock);
-    const created = await writeKeyFileExclusive(path, { version: 1, keys: [stored] });
-    if (created) {
-      notes.push({ code: 'generated', kid: stored.kid, path });
-      file = { version: 1, keys: [stored] };
-    } else {
-      // Another instance created the file first; use its keys so both sign with the same key.
-      file = await readKeyFile(path, notes);
-      if (file === undefined) throw keyInvalid(`${path} disappeared while it was being created.`);
+  const imported = new Map<string, LoadedKey>();
+  let keys: LoadedKey[] = [];
+  let resolver = createLocalJWKSet({ keys: [] });
+  let lastReload = Number.NEGATIVE_INFINITY;
+  let refreshing: Promise<void> | undefined;
+
+  async function reload(): Promise<void> {
+    const records = await store.list(clock.now());
+    const next: LoadedKey[] = [];
+    for (const record of records) {
+      const known = imported.get(record.kid);
+      const key = known ?? (await importRecord(record, sealer));
+      imported.set(record.kid, key);
+      next.push(key);
     }
+    keys = next.sort((a, b) => b.record.createdAt - a.record.createdAt);
+    resolver = createLocalJWKSet({ keys: keys.map((key) => ({ ...key.publicJwk })) });
+    lastReload = clock.now();
   }
 
-  const loaded = await Promise.all(file.keys.map((stored) => loadKey(stored, path)));
-  return buildKeyStore(loaded, notes);
-}
+  async function rotateIfDue(): Promise<void> {
+    await reload();
+    const now = clock.now();
+    if (keys.some((key) => key.record.retiresAt > now)) return;
+    const record = await generateRecord(now, rotationMs, retainMs, sealer);
+    await store.create(record);
+    notes.push(inMemory ? { code: 'in_memory', kid: record.kid } : { code: 'generated', kid: record.kid });
+    await reload();
+    // Expired keys are gone from `list`; remove their rows too.
+    await store.deleteExpired(now, 100);
+  }
 
-function buildKeyStore(keys: readonly LoadedKey[], notes: readonly KeyStoreNote[]): KeyStore {
-  const byAge = [...keys].sort(
-    (a, b) => Date.parse(a.description.createdAt) - Date.parse(b.description.createdAt),
-  );
-  const newest = byAge.at(-1);
-  if (newest === undefined) throw keyInvalid('The key store holds no keys.');
-  const signing: SigningKey = Object.freeze({
-    kid: newest.description.kid,
-    alg: SIGNING_ALGORITHM,
-    privateKey: newest.privateKey,
-  });
-  const publicJwks = (): { keys: JWK[] } => ({ keys: byAge.map((key) => ({ ...key.publicJwk })) });
-  const resolver = createLocalJWKSet(publicJwks());
+  const refresh = (): Promise<void> => {
+    refreshing ??= rotateIfDue().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
+  };
+
+  await refresh();
+  if (!notes.some((note) => note.code !== 'loaded'))
+    notes.push({ code: 'loaded', kids: keys.map((key) => key.record.kid) });
+
+  const current = (): LoadedKey => {
+    const now = clock.now();
+    const signing = keys.find((key) => key.record.retiresAt > now) ?? keys[0];
+    if (signing === undefined) throw keyInvalid('The key store holds no keys.');
+    return signing;
+  };
 
   return {
-    publicJwks,
-    signingKey: () => signing,
-    verificationKeys: () => resolver,
-    describe: () => ({ ...newest.description }),
-    notes: Object.freeze([...notes]),
+    publicJwks: () => ({ keys: [...keys].reverse().map((key) => ({ ...key.publicJwk })) }),
+    signingKey() {
+      const key = current();
+      // A retired key still verifies for `retainMs`; sign with it until the successor is loaded.
+      if (key.record.retiresAt <= clock.now()) void refresh().catch(() => undefined);
+      return { kid: key.record.kid, alg: SIGNING_ALGORITHM, privateKey: key.privateKey };
+    },
+    verificationKeys: () => async (header, token) => {
+      const kid = header.kid;
+      const known = keys.some((key) => key.record.kid === kid);
+      if (!known && kid !== undefined && clock.now() - lastReload >= UNKNOWN_KID_RELOAD_MS) {
+        await reload().catch(() => undefined);
+      }
+      return resolver(header, token);
+    },
+    describe() {
+      const { record } = current();
+      return {
+        kid: record.kid,
+        alg: SIGNING_ALGORITHM,
+        createdAt: new Date(record.createdAt).toISOString(),
+        retiresAt: new Date(record.retiresAt).toISOString(),
+      };
+    },
+    refresh,
+    get notes() {
+      return [...notes];
+    },
   };
 }
 
-async function generateStoredKey(clock: Clock): Promise<StoredKey> {
+async function generateRecord(
+  now: number,
+  rotationMs: number,
+  retainMs: number,
+  sealer: Sealer,
+): Promise<SigningKeyRecord> {
   const { privateKey } = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const privateJwk = privateJwkSchema.parse(jwk);
+  const privateJwk = privateJwkSchema.parse(await exportJWK(privateKey));
+  const kid = await calculateJwkThumbprint(publicPart(privateJwk));
   return {
-    kid: await calculateJwkThumbprint(publicPart(privateJwk)),
+    kid,
     alg: SIGNING_ALGORITHM,
-    createdAt: new Date(clock.now()).toISOString(),
-    privateJwk,
+    publicJwk: { ...publicPart(privateJwk), kid, alg: SIGNING_ALGORITHM, use: 'sig' },
+    privateJwkCiphertext: sealer.seal(JSON.stringify(privateJwk), sealContext(kid)),
+    createdAt: now,
+    retiresAt: now + rotationMs,
+    expiresAt: now + rotationMs + retainMs,
   };
 }
 
@@ -180,23 +235,29 @@ function publicPart(jwk: z.output<typeof privateJwkSchema>): JWK & { kty: 'EC' }
   return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
 }
 
-async function loadKey(stored: StoredKey, path = 'memory'): Promise<LoadedKey> {
-  const publicJwk: JWK = {
-    ...publicPart(stored.privateJwk),
-    kid: stored.kid,
-    alg: SIGNING_ALGORITHM,
-    use: 'sig',
-  };
-  if ((await calculateJwkThumbprint(publicPart(stored.privateJwk))) !== stored.kid) {
-    throw keyInvalid(`A key in ${path} has a kid that is not its thumbprint.`);
+async function importRecord(record: SigningKeyRecord, sealer: Sealer): Promise<LoadedKey> {
+  if (record.alg !== SIGNING_ALGORITHM) throw keyInvalid(`Key ${record.kid} uses ${record.alg}.`);
+  let privateJwk: z.output<typeof privateJwkSchema>;
+  try {
+    privateJwk = privateJwkSchema.parse(
+      JSON.parse(sealer.open(record.privateJwkCiphertext, sealContext(record.kid))),
+    );
+  } catch (cause) {
+    throw keyInvalid(
+      `Key ${record.kid} cannot be opened: it was sealed with another secret key, or altered.`,
+      cause,
+    );
+  }
+  if ((await calculateJwkThumbprint(publicPart(privateJwk))) !== record.kid) {
+    throw keyInvalid(`Key ${record.kid} has a kid that is not its thumbprint.`);
   }
   let privateKey: CryptoKey;
   let publicKey: CryptoKey;
   try {
-    privateKey = await importJWK({ ...stored.privateJwk }, SIGNING_ALGORITHM, { extractable: false });
-    publicKey = await importJWK(publicPart(stored.privateJwk), SIGNING_ALGORITHM);
+    privateKey = await importJWK({ ...privateJwk }, SIGNING_ALGORITHM, { extractable: false });
+    publicKey = await importJWK(publicPart(privateJwk), SIGNING_ALGORITHM);
   } catch (cause) {
-    throw keyInvalid(`A key in ${path} cannot be imported.`, cause);
+    throw keyInvalid(`Key ${record.kid} cannot be imported.`, cause);
   }
   // A private half that does not match the published public half would sign tokens nobody can verify.
   const probe = await new CompactSign(randomBytes(16))
@@ -205,87 +266,13 @@ async function loadKey(stored: StoredKey, path = 'memory'): Promise<LoadedKey> {
   try {
     await compactVerify(probe, publicKey, { algorithms: [SIGNING_ALGORITHM] });
   } catch (cause) {
-    throw keyInvalid(`A key in ${path} has a private half that does not match its public half.`, cause);
+    throw keyInvalid(`Key ${record.kid} has a private half that does not match its public half.`, cause);
   }
   return {
-    description: { kid: stored.kid, alg: SIGNING_ALGORITHM, createdAt: stored.createdAt },
-    publicJwk,
+    record,
+    publicJwk: { ...publicPart(privateJwk), kid: record.kid, alg: SIGNING_ALGORITHM, use: 'sig' },
     privateKey,
   };
-}
-
-async function readKeyFile(
-  path: string,
-  notes: KeyStoreNote[],
-): Promise<z.output<typeof keyFileSchema> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    if (errnoCode(cause) === 'ENOENT') return undefined;
-    throw keyInvalid(`${path} cannot be read.`, cause);
-  }
-  await tightenPermissions(path, notes);
-
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw keyInvalid(`${path} is not valid JSON.`, cause);
-  }
-  const parsed = keyFileSchema.safeParse(json);
-  if (!parsed.success) {
-    throw keyInvalid(`${path} is not a Gatehouse signing-key file.`, parsed.error);
-  }
-  return parsed.data;
-}
-
-async function tightenPermissions(path: string, notes: KeyStoreNote[]): Promise<void> {
-  if (process.platform === 'win32') return;
-  const { mode } = await stat(path);
-  if ((mode & 0o077) === 0) return;
-  await chmod(path, 0o600);
-  notes.push({
-    code: 'permissions_tightened',
-    path,
-    previousMode: (mode & 0o777).toString(8).padStart(4, '0'),
-  });
-}
-
-/**
- * Writes the file only if it does not exist yet. The content goes to a private temporary file first and
- * is hard-linked into place, so a concurrent reader never sees a half-written file and two instances
- * starting at once cannot overwrite each other's keys. Returns false when the file already existed.
- */
-async function writeKeyFileExclusive(
-  path: string,
-  content: z.output<typeof keyFileSchema>,
-): Promise<boolean> {
-  const data = `${JSON.stringify(content, null, 2)}\n`;
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temporary, data, { mode: 0o600, flag: 'wx' });
-  try {
-    await chmod(temporary, 0o600);
-    await link(temporary, path);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'EEXIST') return false;
-    // Filesystems without hard links: fall back to an exclusive create of the file itself.
-    try {
-      await writeFile(path, data, { mode: 0o600, flag: 'wx' });
-      await chmod(path, 0o600);
-      return true;
-    } catch (fallbackError) {
-      if (errnoCode(fallbackError) === 'EEXIST') return false;
-      throw keyInvalid(`${path} cannot be written.`, fallbackError);
-    }
-  } finally {
-    await unlink(temporary).catch(() => undefined);
-  }
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
 function keyInvalid(message: string, cause?: unknown): GatehouseError {

@@ -1,25 +1,15 @@
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { calculateJwkThumbprint, jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { createSealer } from '../../../src/crypto/seal.js';
 import { createManualClock } from '../../../src/ops/clock.js';
-import { createKeyStore, SIGNING_KEYS_FILE } from '../../../src/tokens/keys.js';
+import { createMemorySigningKeyStore } from '../../../src/stores/memory/signing-keys.js';
+import { createKeyStore } from '../../../src/tokens/keys.js';
 import { createTokenSigner } from '../../../src/tokens/sign.js';
 import { expectGatehouseError } from './helpers.js';
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth', 'priv'];
-const posix = process.platform !== 'win32';
 
 describe('createKeyStore', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'gatehouse-keys-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   it('without dataDir keeps a fresh ES256 key in memory and says so', async () => {
     const clock = createManualClock();
     const keys = await createKeyStore({ clock });
@@ -66,7 +56,7 @@ describe('createKeyStore', () => {
 
   it('describe() carries no private material', async () => {
     const keys = await createKeyStore({ clock: createManualClock() });
-    expect(Object.keys(keys.describe()).sort()).toEqual(['alg', 'createdAt', 'kid']);
+    expect(Object.keys(keys.describe()).sort()).toEqual(['alg', 'createdAt', 'kid', 'retiresAt']);
   });
 
   it('hands out a non-extractable private key', async () => {
@@ -91,131 +81,68 @@ describe('createKeyStore', () => {
     expect(payload.sub).toBe('s');
   });
 
-  it.skipIf(!posix)('writes the key file with mode 0600 in a directory created with mode 0700', async () => {
-    const dataDir = join(dir, 'nested', 'data');
-    const keys = await createKeyStore({ dataDir, clock: createManualClock() });
-    const path = join(dataDir, SIGNING_KEYS_FILE);
-    expect((await stat(path)).mode & 0o777).toBe(0o600);
-    expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
-    expect(keys.notes).toEqual([{ code: 'generated', kid: keys.describe().kid, path }]);
+  it('keeps private keys sealed in the store and reopens them with the same secret key', async () => {
+    const clock = createManualClock();
+    const { store } = createMemorySigningKeyStore();
+    const sealer = createSealer([new Uint8Array(32).fill(7)]);
+    const first = await createKeyStore({ store, sealer, clock });
+    expect(first.notes).toEqual([{ code: 'generated', kid: first.describe().kid }]);
+    const [record] = await store.list(clock.now());
+    expect(JSON.stringify(record)).not.toMatch(/"d"/);
+    const reopened = await createKeyStore({ store, sealer, clock });
+    expect(reopened.describe().kid).toBe(first.describe().kid);
+    expect(reopened.notes).toEqual([{ code: 'loaded', kids: [first.describe().kid] }]);
   });
 
-  it('reloads the same key on a second open, without generating', async () => {
+  it('refuses keys sealed with another secret key (ERR_KEY_INVALID), rather than replacing them', async () => {
     const clock = createManualClock();
-    const first = await createKeyStore({ dataDir: dir, clock });
-    const contents = await readFile(join(dir, SIGNING_KEYS_FILE), 'utf8');
-    clock.advance(86_400_000);
-    const second = await createKeyStore({ dataDir: dir, clock });
-    expect(second.describe()).toEqual(first.describe());
-    expect(second.publicJwks()).toEqual(first.publicJwks());
-    expect(second.notes).toEqual([]);
-    expect(await readFile(join(dir, SIGNING_KEYS_FILE), 'utf8')).toBe(contents);
+    const { store } = createMemorySigningKeyStore();
+    await createKeyStore({ store, sealer: createSealer([new Uint8Array(32).fill(1)]), clock });
+    await expectGatehouseError(
+      createKeyStore({ store, sealer: createSealer([new Uint8Array(32).fill(2)]), clock }),
+      'ERR_KEY_INVALID',
+    );
   });
 
-  it('a token signed before a restart verifies after it', async () => {
+  it('rotates: the successor signs, the retired key stays published until its tokens have expired', async () => {
     const clock = createManualClock();
-    const before = await createKeyStore({ dataDir: dir, clock });
-    const token = await createTokenSigner({ keys: before, issuer: 'i', clock }).sign({
+    const { store } = createMemorySigningKeyStore();
+    const sealer = createSealer([new Uint8Array(32).fill(3)]);
+    const options = { store, sealer, clock, rotationMs: 10_000, retainMs: 5_000 };
+    const keys = await createKeyStore(options);
+    const signer = createTokenSigner({ keys, issuer: 'https://gh', clock });
+    const oldKid = keys.describe().kid;
+    const oldToken = await signer.sign({ subject: 's', audience: 'a', expiresInSeconds: 4 });
+
+    clock.advance(10_000);
+    await keys.refresh();
+    const newKid = keys.describe().kid;
+    expect(newKid).not.toBe(oldKid);
+    expect(keys.signingKey().kid).toBe(newKid);
+    expect(keys.publicJwks().keys.map((jwk) => jwk.kid)).toEqual([oldKid, newKid]);
+    // A token signed just before the rotation still verifies.
+    await jwtVerify(oldToken, keys.verificationKeys(), { currentDate: new Date(clock.now() - 7_000) });
+
+    clock.advance(5_000);
+    await keys.refresh();
+    expect(keys.publicJwks().keys.map((jwk) => jwk.kid)).toEqual([newKid]);
+  });
+
+  it('verifies tokens signed by a key another instance created after it loaded', async () => {
+    const clock = createManualClock();
+    const { store } = createMemorySigningKeyStore();
+    const sealer = createSealer([new Uint8Array(32).fill(4)]);
+    const options = { store, sealer, clock, rotationMs: 10_000, retainMs: 5_000 };
+    const a = await createKeyStore(options);
+    const b = await createKeyStore(options);
+    clock.advance(10_000);
+    await a.refresh(); // a creates the successor; b has not looked yet
+    const token = await createTokenSigner({ keys: a, issuer: 'https://gh', clock }).sign({
       subject: 's',
       audience: 'a',
       expiresInSeconds: 60,
     });
-    const after = await createKeyStore({ dataDir: dir, clock });
-    await expect(
-      jwtVerify(token, after.verificationKeys(), { currentDate: new Date(clock.now()) }),
-    ).resolves.toBeDefined();
-    expect(decodeProtectedHeader(token).kid).toBe(after.describe().kid);
-  });
-
-  it('two stores opened at once on an empty directory end up with the same key', async () => {
-    const clock = createManualClock();
-    const [a, b] = await Promise.all([
-      createKeyStore({ dataDir: dir, clock }),
-      createKeyStore({ dataDir: dir, clock }),
-    ]);
-    expect(a.describe().kid).toBe(b.describe().kid);
-    const reopened = await createKeyStore({ dataDir: dir, clock });
-    expect(reopened.describe().kid).toBe(a.describe().kid);
-  });
-
-  it.skipIf(!posix)('tightens a key file readable by others to 0600 and notes it', async () => {
-    const clock = createManualClock();
-    const first = await createKeyStore({ dataDir: dir, clock });
-    const path = join(dir, SIGNING_KEYS_FILE);
-    await chmod(path, 0o644);
-    const second = await createKeyStore({ dataDir: dir, clock });
-    expect((await stat(path)).mode & 0o777).toBe(0o600);
-    expect(second.notes).toEqual([{ code: 'permissions_tightened', path, previousMode: '0644' }]);
-    expect(second.describe().kid).toBe(first.describe().kid);
-  });
-
-  it('refuses a file that is not JSON, and leaves it in place', async () => {
-    const path = join(dir, SIGNING_KEYS_FILE);
-    await writeFile(path, 'not json', { mode: 0o600 });
-    await expectGatehouseError(
-      createKeyStore({ dataDir: dir, clock: createManualClock() }),
-      'ERR_KEY_INVALID',
-    );
-    expect(await readFile(path, 'utf8')).toBe('not json');
-  });
-
-  it('refuses a file of the wrong shape', async () => {
-    await writeFile(join(dir, SIGNING_KEYS_FILE), JSON.stringify({ version: 1, keys: [] }), { mode: 0o600 });
-    await expectGatehouseError(
-      createKeyStore({ dataDir: dir, clock: createManualClock() }),
-      'ERR_KEY_INVALID',
-    );
-  });
-
-  it('refuses a file whose kid is not the key thumbprint', async () => {
-    await createKeyStore({ dataDir: dir, clock: createManualClock() });
-    const path = join(dir, SIGNING_KEYS_FILE);
-    const file = JSON.parse(await readFile(path, 'utf8')) as { keys: Array<{ kid: string }> };
-    (file.keys[0] as { kid: string }).kid = 'attacker-chosen';
-    await writeFile(path, JSON.stringify(file), { mode: 0o600 });
-    await expectGatehouseError(
-      createKeyStore({ dataDir: dir, clock: createManualClock() }),
-      'ERR_KEY_INVALID',
-    );
-  });
-
-  it('refuses a file whose private key does not match its public key', async () => {
-    await createKeyStore({ dataDir: dir, clock: createManualClock() });
-    const path = join(dir, SIGNING_KEYS_FILE);
-    const file = JSON.parse(await readFile(path, 'utf8')) as { keys: Array<{ privateJwk: { d: string } }> };
-    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const foreign = await exportJWK(privateKey);
-    (file.keys[0] as { privateJwk: { d: string } }).privateJwk.d = foreign.d ?? '';
-    await writeFile(path, JSON.stringify(file), { mode: 0o600 });
-    await expectGatehouseError(
-      createKeyStore({ dataDir: dir, clock: createManualClock() }),
-      'ERR_KEY_INVALID',
-    );
-  });
-
-  it('signs with the newest key when the file holds several, and publishes all of them', async () => {
-    const clock = createManualClock();
-    await createKeyStore({ dataDir: dir, clock });
-    const newerDir = join(dir, 'older');
-    clock.advance(60_000);
-    await createKeyStore({ dataDir: newerDir, clock });
-    const path = join(dir, SIGNING_KEYS_FILE);
-    const current = JSON.parse(await readFile(path, 'utf8')) as { keys: unknown[] };
-    const newer = JSON.parse(await readFile(join(newerDir, SIGNING_KEYS_FILE), 'utf8')) as {
-      keys: unknown[];
-    };
-    // Newest listed first on purpose: selection is by createdAt, not by position.
-    await writeFile(path, JSON.stringify({ version: 1, keys: [...newer.keys, ...current.keys] }), {
-      mode: 0o600,
-    });
-
-    const keys = await createKeyStore({ dataDir: dir, clock });
-    const newestKid = (newer.keys[0] as { kid: string }).kid;
-    expect(keys.describe().kid).toBe(newestKid);
-    expect(keys.signingKey().kid).toBe(newestKid);
-    expect(keys.publicJwks().keys.map((jwk) => jwk.kid)).toEqual([
-      (current.keys[0] as { kid: string }).kid,
-      newestKid,
-    ]);
+    const { payload } = await jwtVerify(token, b.verificationKeys(), { currentDate: new Date(clock.now()) });
+    expect(payload.sub).toBe('s');
   });
 });
