@@ -1,4 +1,4 @@
-import { type SignInOptions, type SignInResult, signIn } from './oauth.js';
+import { type SignInResult, type SignInUser, signIn } from './oauth.js';
 
 /**
  * An in-memory OAuth client provider with the shape both SDK generations expect (`OAuthClientProvider`
@@ -16,7 +16,7 @@ export class TestOAuthProvider {
   readonly clientMetadataUrl: string | undefined;
 
   constructor(
-    private readonly user: Omit<SignInOptions, 'stopAt'>,
+    private readonly user: SignInUser,
     readonly redirectUrl = 'http://127.0.0.1:53682/callback',
     options: { clientMetadataUrl?: string; clientName?: string } = {},
   ) {

@@ -1,17 +1,46 @@
 /**
  * A form-filling user agent for the sign-in pages: follows redirects by hand, keeps cookies, and
  * submits the login and consent forms the way a browser would (same fields, same order). It stops at
- * the first redirect that leaves Gatehouse and returns it: the client's callback URL.
+ * the first redirect that leaves Gatehouse and returns it: the client's callback URL. With `federated`,
+ * it presses "Continue with …" instead, lets `federated` play the user at the identity provider, and
+ * carries on at the Gatehouse callback the IdP sends the browser back to.
  */
-export interface SignInOptions {
-  readonly username: string;
-  readonly password: string;
+
+/**
+ * Completes the sign-in at the upstream identity provider: from the IdP's authorization URL (where
+ * Gatehouse sent the browser) to the Gatehouse callback URL the IdP redirects back to. `jar` is the
+ * browser's cookie jar.
+ */
+export type FederatedSignIn = (idpUrl: URL, jar: CookieJar) => Promise<URL>;
+
+/** Who signs in: a local account by password, or a user of the federated identity provider. */
+export type SignInAs =
+  | { readonly username: string; readonly password: string; readonly federated?: undefined }
+  | { readonly federated: FederatedSignIn; readonly username?: undefined; readonly password?: undefined };
+
+/** What the user does: who signs in, what they answer on the consent page, in which browser. */
+export type SignInUser = SignInAs & {
   /** Default `approve`. */
   readonly decision?: 'approve' | 'deny';
   /** Cookies carried over from an earlier sign-in (a browser that is already signed in). */
   readonly jar?: CookieJar;
+};
+
+export type SignInOptions = SignInUser & {
   /** Stop and return the page instead of submitting it when the page is of this kind. */
   readonly stopAt?: 'login' | 'consent';
+};
+
+/** A page the user agent could not act on (an error page, say), with its status and body. */
+export class UnexpectedPageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly url: string,
+    readonly html: string,
+  ) {
+    super(`unexpected page (${status}): ${html.slice(0, 300)}`);
+    this.name = 'UnexpectedPageError';
+  }
 }
 
 export class CookieJar {
@@ -83,7 +112,7 @@ export async function signIn(
   const jar = options.jar ?? new CookieJar();
   const origin = new URL(authorizeUrl).origin;
   const pages: ('login' | 'consent')[] = [];
-  let request: { url: string; method: 'GET' | 'POST'; body?: string } = {
+  let request: { url: string; method: 'GET' | 'POST'; body?: string; federate?: boolean } = {
     url: String(authorizeUrl),
     method: 'GET',
   };
@@ -101,16 +130,35 @@ export async function signIn(
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location !== null) {
       const next = new URL(location, request.url);
+      if (next.origin !== origin && request.federate === true && options.federated !== undefined) {
+        // The "Continue with …" form sent the browser to the IdP; it comes back to Gatehouse's callback.
+        const callback = await options.federated(next, jar);
+        if (callback.origin !== origin) return { callback, jar, pages };
+        request = { url: callback.href, method: 'GET' };
+        continue;
+      }
       if (next.origin !== origin) return { callback: next, jar, pages };
       request = { url: next.href, method: 'GET' };
       continue;
     }
     const html = await response.text();
-    if (html.includes('data-testid="login-form"')) {
+    const loginPage =
+      html.includes('data-testid="login-form"') || html.includes('data-testid="federated-form"');
+    if (loginPage) {
       pages.push('login');
       if (options.stopAt === 'login') return { kind: 'login', url: request.url, html, jar };
       if (pages.filter((kind) => kind === 'login').length > 1) {
         throw new Error(`sign-in refused (${response.status})`);
+      }
+      if (options.federated !== undefined) {
+        const form = formOf(html, 'federated-form');
+        request = {
+          url: new URL(form.action, request.url).href,
+          method: 'POST',
+          body: new URLSearchParams(form.fields).toString(),
+          federate: true,
+        };
+        continue;
       }
       const form = formOf(html, 'login-form');
       const body = new URLSearchParams({
@@ -129,7 +177,7 @@ export async function signIn(
       request = { url: new URL(form.action, request.url).href, method: 'POST', body: body.toString() };
       continue;
     }
-    throw new Error(`unexpected page (${response.status}): ${html.slice(0, 300)}`);
+    throw new UnexpectedPageError(response.status, request.url, html);
   }
   throw new Error('too many steps');
 }

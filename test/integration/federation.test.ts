@@ -1,7 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSealer } from '../../src/crypto/seal.js';
 import { GatehouseError } from '../../src/errors/gatehouse-error.js';
@@ -11,176 +8,25 @@ import { createManualClock, type ManualClock } from '../../src/ops/clock.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { createMemoryStores } from '../../src/stores/memory/index.js';
 import type { Stores } from '../../src/stores/ports.js';
+import {
+  TEST_IDP_CLIENT_ID as CLIENT_ID,
+  TEST_IDP_CLIENT_SECRET as CLIENT_SECRET,
+  loginAtIdp,
+  startTestIdp,
+  type TestIdp,
+} from '../helpers/oidc-provider.js';
 
 /*
  * Federated login against a real OpenID provider (panva/oidc-provider) on loopback. The test plays the
- * browser: it follows the IdP's redirects with a cookie jar and submits its development login and consent
- * forms, then hands the final callback URL to `complete()`.
+ * browser at the IdP (`loginAtIdp`), then hands the final callback URL to `complete()`.
  */
 
 const CALLBACK = 'http://127.0.0.1:8787/oauth/callback';
-const CLIENT_ID = 'gatehouse';
-const CLIENT_SECRET = 'a-client-secret-that-is-long-enough-for-tests';
 /** Lifetime of the IdP's access tokens, in seconds: short, so the refresh path runs. */
 const ACCESS_TOKEN_TTL = 120;
 
-const ACCOUNTS: Record<string, Record<string, unknown>> = {
-  alice: {
-    email: 'alice@example.com',
-    email_verified: true,
-    name: 'Alice Liddell',
-    realm_access: { roles: ['reader', 'writer'] },
-  },
-};
-
-type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
-interface OidcProvider {
-  callback(): NodeHandler;
-}
-type OidcProviderClass = new (issuer: string, configuration: object) => OidcProvider;
-
-async function loadOidcProvider(): Promise<OidcProviderClass> {
-  // oidc-provider ships no type declarations: import it by name at run time and type the little we use.
-  const specifier = 'oidc-provider';
-  const module = (await import(specifier)) as { default: OidcProviderClass };
-  return module.default;
-}
-
-interface TestIdp {
-  readonly issuer: string;
-  /** Whether the IdP rotates refresh tokens on use (switchable per test). */
-  rotate: boolean;
-  close(): Promise<void>;
-}
-
-async function startIdp(options: { conformIdTokenClaims: boolean }): Promise<TestIdp> {
-  const Provider = await loadOidcProvider();
-  let handler: NodeHandler = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
-  const server: Server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
-  const idp: TestIdp = {
-    issuer,
-    rotate: true,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
-  };
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [CALLBACK],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-    jwks: { keys: [signingKey] },
-    cookies: { keys: ['cookie-signing-key-for-the-test-idp'] },
-    claims: {
-      openid: ['sub'],
-      email: ['email', 'email_verified'],
-      profile: ['name'],
-      roles: ['realm_access'],
-    },
-    conformIdTokenClaims: options.conformIdTokenClaims,
-    findAccount: async (_ctx: unknown, sub: string) => {
-      const account = ACCOUNTS[sub];
-      if (account === undefined) return undefined;
-      return { accountId: sub, claims: async () => ({ sub, ...account }) };
-    },
-    features: { devInteractions: { enabled: true }, revocation: { enabled: true } },
-    pkce: { required: () => true },
-    // Like most hosted IdPs (Keycloak, Supabase), issue a refresh token without `offline_access`.
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) =>
-      client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: () => idp.rotate,
-    ttl: {
-      AccessToken: ACCESS_TOKEN_TTL,
-      AuthorizationCode: 60,
-      IdToken: 3600,
-      RefreshToken: 24 * 3600,
-      Interaction: 600,
-      Session: 3600,
-      Grant: 24 * 3600,
-    },
-  });
-  handler = provider.callback();
-  return idp;
-}
-
-/** A browser's cookie jar, enough for one login: name → value, every path. */
-type CookieJar = Map<string, string>;
-
-function keepCookies(jar: CookieJar, response: Response): void {
-  for (const line of response.headers.getSetCookie()) {
-    const [pair = ''] = line.split(';');
-    const separator = pair.indexOf('=');
-    const name = pair.slice(0, separator).trim();
-    const value = pair.slice(separator + 1).trim();
-    if (value === '') jar.delete(name);
-    else jar.set(name, value);
-  }
-}
-
-function cookieHeader(jar: CookieJar): Record<string, string> {
-  return jar.size === 0 ? {} : { cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; ') };
-}
-
-/**
- * Plays the user at the IdP: follows redirects from `authorizationUrl`, signs in as `account` and grants
- * consent (or cancels with `deny`), and returns the callback URL the IdP sends the browser back to.
- */
-async function loginAtIdp(
-  authorizationUrl: URL,
-  options: { account?: string; deny?: boolean } = {},
-): Promise<URL> {
-  const jar: CookieJar = new Map();
-  let next: { url: string; init?: RequestInit } = { url: authorizationUrl.href };
-  for (let step = 0; step < 16; step += 1) {
-    if (next.url.startsWith(CALLBACK)) return new URL(next.url);
-    const response = await fetch(next.url, {
-      ...next.init,
-      redirect: 'manual',
-      headers: { ...cookieHeader(jar), ...(next.init?.headers as Record<string, string> | undefined) },
-    });
-    keepCookies(jar, response);
-    const location = response.headers.get('location');
-    if (location !== null) {
-      await response.body?.cancel();
-      next = { url: new URL(location, next.url).href };
-      continue;
-    }
-    const html = await response.text();
-    expect(response.status, html).toBe(200);
-    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-    if (action === undefined) throw new Error(`no form on the IdP page: ${html.slice(0, 200)}`);
-    if (options.deny) {
-      next = { url: `${action}/abort` };
-      continue;
-    }
-    const form: Record<string, string> = html.includes('name="login"')
-      ? { prompt: 'login', login: options.account ?? 'alice', password: 'any' }
-      : { prompt: 'consent' };
-    next = {
-      url: action,
-      init: {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(form).toString(),
-      },
-    };
-  }
-  throw new Error('the IdP never redirected to the callback');
+function startIdp(options: { conformIdTokenClaims: boolean }): Promise<TestIdp> {
+  return startTestIdp({ redirectUri: CALLBACK, accessTokenTtlSeconds: ACCESS_TOKEN_TTL, ...options });
 }
 
 /** Every request the federation sends to the IdP, and every successful token response it got. */
@@ -321,6 +167,7 @@ describe('federated login against a real OpenID provider', () => {
     expect(query.get('nonce')).toMatch(/^[\w-]{43}$/);
 
     const callback = await loginAtIdp(authorizationUrl);
+    expect(`${callback.origin}${callback.pathname}`).toBe(CALLBACK);
     expect(callback.searchParams.get('iss')).toBe(idp.issuer); // RFC 9207, checked by complete()
     const result = await h.federation.complete(callback);
 
