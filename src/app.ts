@@ -8,12 +8,14 @@ import type {
   UpstreamConfig,
   VerifierConfig,
 } from './config/schema.js';
+import { createSealer } from './crypto/seal.js';
 import { loadSecretKey } from './crypto/secret-key.js';
 import { GatehouseError } from './errors/gatehouse-error.js';
 import { OAuthError } from './errors/oauth-error.js';
 import { renderError, renderOAuthEndpointError } from './errors/render.js';
 import { createOriginPolicy } from './guard/origin.js';
 import { protectedResourceMetadata, protectedResourceMetadataPath } from './guard/protected-resource.js';
+import type { SafeFetch } from './net/safe-fetch.js';
 import { OAUTH_PATHS } from './oauth/metadata.js';
 import { PAGE_HEADERS, renderMessagePage } from './oauth/pages/index.js';
 import { withRevocation } from './oauth/revocation-list.js';
@@ -51,6 +53,12 @@ export interface GatewayDeps {
   readonly stores?: Stores;
   /** The upstream to use when the configuration names none (the CLI passes the bundled demo). */
   readonly defaultUpstream?: () => StdioUpstreamConfig;
+  /**
+   * The fetch for Client ID Metadata Documents, replacing the one built from
+   * `authorizationServer.clientIdMetadataDocuments` (tests and private CAs:
+   * `createSafeFetch({ ca })`). Keep it a `createSafeFetch`: documents are fetched from URLs anyone names.
+   */
+  readonly cimdFetch?: SafeFetch;
 }
 
 export interface Gateway {
@@ -112,7 +120,17 @@ export async function createGateway(
   const persistent = config.store.kind === 'sqlite';
   if (persistent) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const stores = deps.stores ?? openStores(config);
-  const keys = await createKeyStore({ dataDir: persistent ? config.dataDir : undefined, clock });
+  const secretKey = loadSecretKey({
+    configured: config.authorizationServer.secretKey,
+    dataDir: persistent ? config.dataDir : undefined,
+  });
+  logger.info({ source: secretKey.source }, 'secret key');
+  const keys = await createKeyStore({
+    store: stores.signingKeys,
+    sealer: createSealer([secretKey.key]),
+    clock,
+    rotationMs: config.authorizationServer.signingKeyRotationSeconds * 1000,
+  });
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
   const signer = createTokenSigner({ keys, issuer: urls.issuer, clock });
 
@@ -148,10 +166,8 @@ export async function createGateway(
         stores,
         signer,
         verifyOwnToken: (token) => localVerifier.verify(token),
-        secretKey: loadSecretKey({
-          configured: config.authorizationServer.secretKey,
-          dataDir: persistent ? config.dataDir : undefined,
-        }).key,
+        ...(deps.cimdFetch !== undefined && { cimdFetch: deps.cimdFetch }),
+        secretKey: secretKey.key,
         clock,
         logger,
       })
@@ -225,6 +241,7 @@ export async function createGateway(
   app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
 
   let sweeper: { stop(): void } | undefined;
+  let keyRefresher: NodeJS.Timeout | undefined;
   logger.info(
     {
       resource: urls.resource,
@@ -250,9 +267,14 @@ export async function createGateway(
     authorizationServer,
     start() {
       sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
+      keyRefresher ??= setInterval(() => {
+        keys.refresh().catch((error: unknown) => logger.error({ err: error }, 'signing-key refresh failed'));
+      }, KEY_REFRESH_MS);
+      keyRefresher.unref();
     },
     async close() {
       sweeper?.stop();
+      if (keyRefresher !== undefined) clearInterval(keyRefresher);
       authorizationServer?.close();
       await endpoint.close();
       await stateless.close();
@@ -289,6 +311,9 @@ function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock:
     clock,
   });
 }
+
+/** How often the signing keys are reloaded and rotated when due. */
+const KEY_REFRESH_MS = 60_000;
 
 const BROWSER_PATHS = [OAUTH_PATHS.authorization, OAUTH_PATHS.interaction, OAUTH_PATHS.federationCallback];
 

@@ -6,7 +6,7 @@ import { OAuthError } from '../errors/oauth-error.js';
 import { createLocalAccounts, type LocalAccounts } from '../identity/local-accounts.js';
 import { createFederation, type Federation } from '../identity/oidc.js';
 import type { Principal } from '../identity/principal.js';
-import { createSafeFetch } from '../net/safe-fetch.js';
+import { createSafeFetch, type SafeFetch } from '../net/safe-fetch.js';
 import { type Audit, createLogAudit } from '../ops/audit.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
@@ -58,6 +58,13 @@ export interface AuthorizationServerOptions {
   readonly secretKey: Uint8Array;
   /** Replaces the `fetch` used to reach the federated identity provider (tests). */
   readonly federationFetch?: typeof fetch;
+  /**
+   * Replaces the SSRF-safe fetch built from `config.clientIdMetadataDocuments` for Client ID Metadata
+   * Documents, e.g. one trusting a private CA (`createSafeFetch({ ca })`). Its own address policy,
+   * timeout and redirect limit then apply instead of the configured ones; `maxBytes` still caps the
+   * document size. Default: built from the configuration.
+   */
+  readonly cimdFetch?: SafeFetch;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly audit?: Audit;
@@ -103,12 +110,14 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   }
   const cimd = config.clientIdMetadataDocuments.enabled
     ? createCimdResolver({
-        fetch: createSafeFetch({
-          allowPrivateNetworks: config.clientIdMetadataDocuments.allowPrivateNetworks,
-          timeoutMs: config.clientIdMetadataDocuments.timeoutMs,
-          maxBytes: config.clientIdMetadataDocuments.maxBytes,
-          maxRedirects: 3,
-        }),
+        fetch:
+          options.cimdFetch ??
+          createSafeFetch({
+            allowPrivateNetworks: config.clientIdMetadataDocuments.allowPrivateNetworks,
+            timeoutMs: config.clientIdMetadataDocuments.timeoutMs,
+            maxBytes: config.clientIdMetadataDocuments.maxBytes,
+            maxRedirects: 3,
+          }),
         clock,
         maxBytes: config.clientIdMetadataDocuments.maxBytes,
         // The CIMD draft: "MUST NOT cache error responses".

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { GatewayDeps } from '../../src/app.js';
 import { configSchema, type GatehouseConfigInput } from '../../src/config/schema.js';
 import { bundledDemoUpstream } from '../../src/demo/bundled.js';
 import { silentLogger } from '../../src/ops/logger.js';
@@ -16,8 +17,14 @@ export interface TestGateway extends RunningGateway {
   ): Promise<string>;
 }
 
-/** Starts a real gateway on a loopback port; the bundled demo is the upstream unless `input.upstream` says otherwise. */
-export async function startTestGateway(input: GatehouseConfigInput = {}): Promise<TestGateway> {
+/**
+ * Starts a real gateway on a loopback port; the bundled demo is the upstream unless `input.upstream` says
+ * otherwise. `deps` override the silent logger and the demo upstream, or add others (`cimdFetch`).
+ */
+export async function startTestGateway(
+  input: GatehouseConfigInput = {},
+  deps: GatewayDeps = {},
+): Promise<TestGateway> {
   const dataDir = input.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const config = configSchema.parse({
     ...input,
@@ -28,6 +35,7 @@ export async function startTestGateway(input: GatehouseConfigInput = {}): Promis
   const running = await serveGateway(config, {
     logger: silentLogger,
     defaultUpstream: () => bundledDemoUpstream(),
+    ...deps,
   });
   const { gateway } = running;
   return {
