@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { bundledDemoUpstream } from '../demo/bundled.js';
 import { createLogger } from '../ops/logger.js';
-import { serveGateway } from '../server.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
 export function registerServe(program: Command): void {
@@ -17,14 +15,37 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'where the database and signing keys live (default ./.gatehouse)')
     .action(async (flags: CliConfigFlags) => {
       const config = loadCliConfig(flags);
+      // Loaded here, not at the top: the other commands start without the server, SDK and HTTP stack.
+      const [{ serveGateway }, { bundledDemoUpstream }] = await Promise.all([
+        import('../server.js'),
+        import('../demo/bundled.js'),
+      ]);
       const logger = createLogger({ level: config.log.level });
       const running = await serveGateway(config, { logger, defaultUpstream: () => bundledDemoUpstream() });
       const { urls } = running.gateway;
       logger.info({ mcp: urls.resource, upstream: config.upstream?.kind ?? 'bundled demo' }, 'listening');
-      process.stderr.write(
-        `\nGatehouse is listening.\n  MCP endpoint:  ${urls.resource}\n  Metadata:      ${urls.resourceMetadataUrl}\n` +
-          `  Dev token:     npm run token -- --user alice   (development only)\n\n`,
-      );
+      const accounts = running.gateway.authorizationServer?.accounts;
+      const count = accounts === undefined ? undefined : (await accounts.list()).length;
+      const lines = [
+        '',
+        'Gatehouse is listening.',
+        `  MCP endpoint:  ${urls.resource}`,
+        `  Metadata:      ${urls.resourceMetadataUrl}`,
+      ];
+      if (running.gateway.authorizationServer !== undefined) {
+        lines.push(`  Sign-in:       OAuth authorization server, issuer ${urls.issuer}`);
+        if (count !== undefined) {
+          lines.push(
+            count === 0
+              ? '  Accounts:      none yet; create one:  npm run gatehouse -- users add alice'
+              : `  Accounts:      ${count} local account${count === 1 ? '' : 's'}  (npm run gatehouse -- users list)`,
+          );
+        }
+        lines.push(`  Connect:       npx mcp-remote ${urls.resource}`);
+      } else {
+        lines.push('  Dev token:     npm run token -- --user alice   (development only)');
+      }
+      process.stderr.write(`${lines.join('\n')}\n\n`);
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         running.close().then(

@@ -8,7 +8,8 @@ export interface TokenResponse {
   readonly access_token: string;
   readonly token_type: 'Bearer';
   readonly expires_in: number;
-  readonly scope: string;
+  /** Granted scopes (RFC 6749 §5.1); absent when none were granted. */
+  readonly scope?: string;
   readonly refresh_token?: string;
 }
 

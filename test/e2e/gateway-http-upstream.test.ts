@@ -34,7 +34,11 @@ describe('HTTP upstream: a minted, audience-bound identity instead of the client
     const issuer = `${gatewayUrl}/`;
     const upstreamPort = await freePort();
     upstreamUrl = `http://127.0.0.1:${upstreamPort}/mcp`;
-    app = createNotesHttpApp({ jwksUrl: `${gatewayUrl}/.well-known/jwks.json`, issuer, audience: upstreamUrl });
+    app = createNotesHttpApp({
+      jwksUrl: `${gatewayUrl}/.well-known/jwks.json`,
+      issuer,
+      audience: upstreamUrl,
+    });
     upstream = serve({
       hostname: '127.0.0.1',
       port: upstreamPort,

@@ -91,7 +91,9 @@ describe('gatehouse users', () => {
     }
   }
 
-  it('adds, lists, changes the password of and removes a user in the SQLite store', async () => {
+  it('adds, lists, changes the password of and removes a user in the SQLite store', {
+    timeout: 120_000,
+  }, async () => {
     const cwd = tempDir();
     const dataDir = join(cwd, 'data');
     const flags = ['--data-dir', dataDir];
@@ -166,7 +168,9 @@ describe('gatehouse users', () => {
     expect(await withAccounts(dataDir, (accounts) => accounts.list())).toEqual([]);
   });
 
-  it('exits 1 when the operation is refused, and 2 on a usage or configuration error', async () => {
+  it('exits 1 when the operation is refused, and 2 on a usage or configuration error', {
+    timeout: 120_000,
+  }, async () => {
     const cwd = tempDir();
     const dataDir = join(cwd, 'data');
     const flags = ['--data-dir', dataDir];

@@ -26,7 +26,7 @@ import {
   renderMessagePage,
 } from '../pages/index.js';
 import { newAuthorizationCode, newId } from '../tokens.js';
-import { readForm } from './form.js';
+import { readForm, readFormParams } from './form.js';
 
 /** Sign-in through an upstream OpenID Provider (see `identity/oidc.ts`). */
 export interface FederatedLogin {
@@ -304,10 +304,8 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
   }
 
   app.get(OAUTH_PATHS.authorization, (c) => authorize(c, new URL(c.req.url).searchParams));
-  app.post(OAUTH_PATHS.authorization, async (c) => {
-    const form = await c.req.raw.clone().text();
-    return authorize(c, new URLSearchParams(form));
-  });
+  // OAuth 2.1 §4.1.1: the authorization endpoint may also accept the request as a form POST.
+  app.post(OAUTH_PATHS.authorization, async (c) => authorize(c, await readFormParams(c.req.raw)));
 
   app.get(`${OAUTH_PATHS.interaction}/:id`, async (c) => {
     const interaction = await sessions.findInteraction(c, c.req.param('id'));

@@ -17,26 +17,7 @@ export interface FormParams {
  * `repeatable`). Anything else is `invalid_request` — never a crash, never a partial parse.
  */
 export async function readForm(request: Request, repeatable: readonly string[] = []): Promise<FormParams> {
-  const type = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') {
-    throw new OAuthError('invalid_request', {
-      reason: 'unsupported_content_type',
-      description: 'the body must be application/x-www-form-urlencoded',
-    });
-  }
-  let text: string;
-  try {
-    text = await readBoundedText(request, MAX_FORM_BYTES);
-  } catch (error) {
-    if (isGatehouseError(error, 'ERR_BODY_TOO_LARGE')) {
-      throw new OAuthError('invalid_request', {
-        reason: 'body_too_large',
-        description: 'request body too large',
-      });
-    }
-    throw error;
-  }
-  const params = new URLSearchParams(text);
+  const params = await readFormParams(request);
   const seen = new Set<string>();
   for (const name of params.keys()) {
     if (seen.has(name) && !repeatable.includes(name)) {
@@ -54,6 +35,28 @@ export async function readForm(request: Request, repeatable: readonly string[] =
     },
     getAll: (name) => params.getAll(name),
   };
+}
+
+/** Reads a bounded `application/x-www-form-urlencoded` body as is (repeated parameters kept). */
+export async function readFormParams(request: Request): Promise<URLSearchParams> {
+  const type = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError('invalid_request', {
+      reason: 'unsupported_content_type',
+      description: 'the body must be application/x-www-form-urlencoded',
+    });
+  }
+  try {
+    return new URLSearchParams(await readBoundedText(request, MAX_FORM_BYTES));
+  } catch (error) {
+    if (isGatehouseError(error, 'ERR_BODY_TOO_LARGE')) {
+      throw new OAuthError('invalid_request', {
+        reason: 'body_too_large',
+        description: 'request body too large',
+      });
+    }
+    throw error;
+  }
 }
 
 /** Headers every token, registration and introspection answer carries (RFC 6749 §5.1). */

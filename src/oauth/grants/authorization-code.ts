@@ -111,7 +111,7 @@ export async function exchangeAuthorizationCode(
     access_token: access.token,
     token_type: 'Bearer',
     expires_in: access.expiresIn,
-    scope: grant.scopes.join(' '),
+    ...(grant.scopes.length > 0 && { scope: grant.scopes.join(' ') }),
     ...(refreshToken !== undefined && { refresh_token: refreshToken }),
   };
 }

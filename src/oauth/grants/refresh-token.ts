@@ -85,7 +85,7 @@ export async function refreshGrant(
         access_token: access.token,
         token_type: 'Bearer',
         expires_in: access.expiresIn,
-        scope: scopes.join(' '),
+        ...(scopes.length > 0 && { scope: scopes.join(' ') }),
         refresh_token: next,
       };
       const sealed = sealerFromSecret(presented, GRACE_PURPOSE).seal(

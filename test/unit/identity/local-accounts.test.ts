@@ -1,4 +1,20 @@
+import type { ScryptOptions } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
+
+/** Options of every scrypt call, so the test can count hashes instead of timing them. */
+const scryptCalls: ScryptOptions[] = [];
+vi.mock('node:crypto', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:crypto')>();
+  return {
+    ...original,
+    scrypt: (...args: Parameters<typeof original.scrypt>) => {
+      const options = args[3];
+      if (typeof options === 'object' && options !== null) scryptCalls.push(options as ScryptOptions);
+      return (original.scrypt as (...a: unknown[]) => void)(...args);
+    },
+  };
+});
+
 import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
 import {
   createLocalAccounts,
@@ -194,17 +210,17 @@ describe('createLocalAccounts: authenticate', () => {
   });
 
   it('spends a full password hash on unknown users, so timing does not reveal which usernames exist', async () => {
-    // 8 MiB scrypt (~20 ms): large enough to tell a hash from a skipped one, small enough for a unit test.
-    const { accounts } = setup({ hashOptions: { params: { ln: 13, r: 8, p: 1 } } });
+    const params = { ln: 10, r: 8, p: 1 };
+    const { accounts } = setup({ hashOptions: { params } });
     await accounts.add({ username: 'alice', password: PASSWORD });
-    const time = async (username: string): Promise<number> => {
-      const start = performance.now();
+    // Counted, not timed: each answer must run scrypt exactly once, at the same cost.
+    const costs = async (username: string): Promise<number[]> => {
+      scryptCalls.length = 0;
       await accounts.authenticate(username, 'wrong password', { ip: IP });
-      return performance.now() - start;
+      return scryptCalls.map((options) => options.N ?? options.cost ?? 0);
     };
-    const wrongPassword = Math.min(await time('alice'), await time('alice'));
-    const unknownUser = Math.min(await time('mallory'), await time('trent'));
-    expect(unknownUser).toBeGreaterThan(wrongPassword / 3);
+    expect(await costs('alice')).toEqual([2 ** params.ln]);
+    expect(await costs('mallory')).toEqual([2 ** params.ln]);
   });
 
   it('throttles a username after 5 failures without checking the password, until the window ends', async () => {
