@@ -163,7 +163,6 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       : {
           name: federation.name,
           displayName: federation.displayName,
-          authorizationOrigin: () => new URL(config.federation?.issuer ?? urls.issuer).origin,
           begin: (interactionId) => federation.begin(interactionId),
           complete: (url) => federation.complete(url),
         };

@@ -77,7 +77,7 @@ describe('OAuth pages in headless Chromium', () => {
           clientName: 'Claude',
           clientHost: 'claude.ai',
           localEnabled: true,
-          federated: { label: 'Acme', action: '/federated' },
+          federated: { label: 'Acme', href: '/federated?csrf=csrf-token-123' },
         }),
       ),
     );
@@ -149,7 +149,7 @@ describe('OAuth pages in headless Chromium', () => {
           clientHost: PAYLOAD,
           username: PAYLOAD,
           error: PAYLOAD,
-          federated: { label: PAYLOAD, action: '/federated' },
+          federated: { label: PAYLOAD, href: '/federated?csrf=x' },
           localEnabled: true,
         }),
       ),
@@ -183,7 +183,10 @@ describe('OAuth pages in headless Chromium', () => {
       );
     });
     a.get('/hop', (c) => c.redirect(c.req.query('to') ?? '/', 302));
-    for (const path of ['/login', '/federated', '/consent', '/sign-out']) {
+    a.get('/federated', (c) =>
+      page(renderMessagePage({ tone: 'info', title: 'Received', message: c.req.query('csrf') ?? '' })),
+    );
+    for (const path of ['/login', '/consent', '/sign-out']) {
       a.post(path, async (c) => {
         await record(path, await c.req.text());
         return page(renderMessagePage({ tone: 'info', title: 'Received', message: path }));
@@ -255,11 +258,13 @@ describe('OAuth pages in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it('federated button posts only the hidden fields to its own action', async () => {
+  it('federated button is a plain link (a GET navigation, so form-action never applies to the IdP redirects)', async () => {
     const { page } = await openPage();
     await page.goto(`${app.origin}/login`);
     expect(await page.getByTestId('federated-submit').textContent()).toBe('Continue with Acme');
-    expect(await submit(page, 'federated-submit', '/federated')).toEqual(HIDDEN);
+    await page.getByTestId('federated-submit').click();
+    await page.waitForURL(`${app.origin}/federated?csrf=csrf-token-123`);
+    expect(await page.getByTestId('message').textContent()).toContain('csrf-token-123');
   });
 
   it('consent Approve and Deny post the matching decision with the hidden fields', async () => {

@@ -1,46 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { createLocalAccounts, type LocalAccounts } from '../../src/identity/local-accounts.js';
 import { systemClock } from '../../src/ops/clock.js';
 import { openStores } from '../../src/stores/open.js';
-
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const entry = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
+import { type CliResult, cleanEnv, CLI_ENTRY as entry, runCli, TSX_LOADER as tsx } from '../helpers/cli.js';
 
 const PASSWORD = 'correct horse battery staple';
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
-}
-
 /** Runs the real CLI with `stdin` piped in (and closed), never a terminal. */
-function run(args: string[], cwd: string, stdin = '', env = cleanEnv()): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsx, entry, ...args], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const run = (args: string[], cwd: string, stdin = '', env = cleanEnv()) => runCli(args, cwd, env, stdin);
 
 /**
  * util-linux `script` gives the CLI a pseudo-terminal, so the no-echo prompt can be driven from a test.
@@ -48,7 +20,7 @@ function run(args: string[], cwd: string, stdin = '', env = cleanEnv()): Promise
  */
 const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout?.includes('util-linux');
 
-function runInTerminal(args: string[], cwd: string, typed: string[]): Promise<RunResult> {
+function runInTerminal(args: string[], cwd: string, typed: string[]): Promise<CliResult> {
   const command = [process.execPath, '--import', tsx, entry, ...args].map((word) => `'${word}'`).join(' ');
   return new Promise((resolve) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: cleanEnv() });

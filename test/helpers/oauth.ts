@@ -151,13 +151,9 @@ export async function signIn(
         throw new Error(`sign-in refused (${response.status})`);
       }
       if (options.federated !== undefined) {
-        const form = formOf(html, 'federated-form');
-        request = {
-          url: new URL(form.action, request.url).href,
-          method: 'POST',
-          body: new URLSearchParams(form.fields).toString(),
-          federate: true,
-        };
+        const link = /<a href="([^"]+)"[^>]*data-testid="federated-submit"/.exec(html);
+        if (link?.[1] === undefined) throw new Error('no "Continue with …" link on the page');
+        request = { url: new URL(decodeEntities(link[1]), request.url).href, method: 'GET', federate: true };
         continue;
       }
       const form = formOf(html, 'login-form');

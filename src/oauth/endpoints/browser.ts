@@ -32,8 +32,6 @@ import { readForm, readFormParams } from './form.js';
 export interface FederatedLogin {
   readonly name: string;
   readonly displayName: string;
-  /** The origin the browser is sent to, for the page's `form-action`. */
-  readonly authorizationOrigin?: () => string | undefined;
   begin(interactionId: string): Promise<URL>;
   complete(callbackUrl: URL): Promise<{ interactionId: string; principal: PrincipalSnapshot }>;
 }
@@ -104,12 +102,9 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       status,
     );
 
-  const formActions = (interaction: Interaction): string[] => {
-    const sources = [formActionSource(interaction.request.redirectUri)];
-    const idp = options.federation?.authorizationOrigin?.();
-    if (idp !== undefined) sources.push(idp);
-    return sources;
-  };
+  const formActions = (interaction: Interaction): string[] => [
+    formActionSource(interaction.request.redirectUri),
+  ];
 
   async function consentCovers(interaction: Interaction, login: LoginSession): Promise<boolean> {
     const { request } = interaction;
@@ -197,7 +192,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       ...(options.federation !== undefined && {
         federated: {
           label: options.federation.displayName,
-          action: interactionUrl(interaction.id, '/federate'),
+          href: `${interactionUrl(interaction.id, '/federate')}?${new URLSearchParams({ csrf: interaction.csrf })}`,
         },
       }),
       localEnabled: options.accounts !== undefined,
@@ -437,12 +432,15 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     );
   });
 
-  app.post(`${OAUTH_PATHS.interaction}/:id/federate`, async (c) => {
-    const form = await readForm(c.req.raw);
+  // A GET (a link, not a form): see `renderLoginPage`'s `federated`. The CSRF token and the browser
+  // binding are checked all the same; starting a sign-in at the IdP changes nothing else.
+  app.get(`${OAUTH_PATHS.interaction}/:id/federate`, async (c) => {
     const interaction = await sessions.findInteraction(c, c.req.param('id'));
-    if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) return expired();
-    if (options.federation === undefined)
+    if (interaction === undefined || !sessions.csrfMatches(interaction, c.req.query('csrf')))
+      return expired();
+    if (options.federation === undefined) {
       return message(404, 'Not available', 'No identity provider is configured.');
+    }
     const location = await options.federation.begin(interaction.id);
     return new Response(null, {
       status: 303,

@@ -19,7 +19,12 @@ export interface LoginPageOptions {
   /** With `error: 'throttled'`: how long until the next attempt is allowed. */
   readonly retryAfterSeconds?: number;
   /** A "Continue with …" button posting `hidden` to `action` (which redirects to the identity provider). */
-  readonly federated?: { readonly label: string; readonly action: string };
+  /**
+   * The "Continue with …" button: a plain link (a GET navigation), not a form, because the identity
+   * provider's own redirects may cross origins that `form-action` would block after a form submission.
+   * `href` carries what the server needs to check (interaction, CSRF token).
+   */
+  readonly federated?: { readonly label: string; readonly href: string };
   /** Whether the username/password form is shown. */
   readonly localEnabled: boolean;
 }
@@ -80,7 +85,7 @@ export function renderLoginPage(options: LoginPageOptions): string {
 
   const federatedForm =
     federated !== undefined &&
-    html`<form method="post" action="${federated.action}" data-testid="federated-form">${hiddenInputs(hidden)}<button type="submit" class="btn btn-secondary" data-testid="federated-submit">Continue with ${federated.label}</button></form>`;
+    html`<div data-testid="federated-form"><a href="${federated.href}" class="btn btn-secondary" role="button" data-testid="federated-submit">Continue with ${federated.label}</a></div>`;
 
   const localForm =
     localEnabled &&

@@ -176,7 +176,7 @@ describe('every page', () => {
     login: login({
       clientName: 'Claude',
       error: 'invalid_credentials',
-      federated: { label: 'Acme', action: '/f' },
+      federated: { label: 'Acme', href: '/f' },
     }),
     consent: consent({
       signOutAction: '/out',
@@ -256,14 +256,17 @@ describe('renderLoginPage', () => {
     expect(login({ clientHost: 'claude.ai' })).toContain('to continue to <strong>claude.ai</strong>');
   });
 
-  it('federated button posts the hidden fields to its own action; local form can be turned off', () => {
-    const page = login({ federated: { label: 'A&B', action: '/oauth/federated' }, localEnabled: false });
-    expect(page).toContain('<form method="post" action="/oauth/federated" data-testid="federated-form">');
+  it('federated button is a link with its own href; local form can be turned off', () => {
+    const page = login({
+      federated: { label: 'A&B', href: '/oauth/federated?csrf=a&b' },
+      localEnabled: false,
+    });
+    expect(page).toContain('<a href="/oauth/federated?csrf=a&amp;b" class="btn btn-secondary" role="button"');
     expect(page).toContain('Continue with A&amp;B');
-    expect(page.match(/name="csrf"/g)).toHaveLength(1);
+    expect(page).not.toContain('name="csrf"');
     expect(page).not.toContain('name="password"');
     expect(page).not.toContain('class="divider"');
-    expect(login({ federated: { label: 'A', action: '/f' } })).toContain('class="divider"');
+    expect(login({ federated: { label: 'A', href: '/f' } })).toContain('class="divider"');
   });
 
   it('says so when no sign-in method is enabled', () => {
