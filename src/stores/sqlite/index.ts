@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Stores } from '../ports.js';
 import { createSqliteClientStore } from './clients.js';
@@ -57,7 +58,7 @@ function configure(db: Database.Database): void {
  */
 export function createSqliteStores(options: SqliteStoresOptions): Stores {
   const owned = 'path' in options;
-  const db = owned ? new Database(options.path) : options.db;
+  const db = owned ? new Database(createPrivately(options.path)) : options.db;
   try {
     configure(db);
     migrateSqlite(db);
@@ -82,4 +83,18 @@ export function createSqliteStores(options: SqliteStoresOptions): Stores {
     if (owned) db.close();
     throw storeError(error);
   }
+}
+
+/**
+ * Creates the database file with mode 0600 before SQLite opens it: it holds password hashes and sealed
+ * keys, and SQLite gives its WAL and shared-memory files the database file's permissions.
+ */
+function createPrivately(path: string): string {
+  if (path === ':memory:' || path === '') return path;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return path;
 }

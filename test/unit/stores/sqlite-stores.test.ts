@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -35,6 +35,17 @@ describe('createSqliteStores', () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
+
+  it.runIf(process.platform !== 'win32')(
+    'creates the database and its WAL file readable by the owner only (password hashes, sealed keys)',
+    async () => {
+      const stores = createSqliteStores({ path });
+      await stores.sessions.create(sessionRecord('s-mode'), 10, T0);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
+      await stores.close();
+    },
+  );
 
   it("is kind 'sqlite'", async () => {
     const stores = createSqliteStores({ path });
