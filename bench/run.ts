@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type MemoryOptions, type MemoryRun, measureMemory, type RetainedMemory } from './cases/memory.js';
+import { measureRefresh, type RefreshOptions, type RefreshRun } from './cases/refresh.js';
 import { measureThroughput, type ThroughputOptions, type VariantRun } from './cases/throughput.js';
 import { measureVerification, type VerificationOptions, type VerificationRun } from './cases/verification.js';
 import { median } from './load.js';
@@ -33,6 +34,12 @@ const verificationOptions: VerificationOptions = {
   maxOps: 200_000,
   maxRunMs: quick ? 150 : 400,
 };
+const refreshOptions: RefreshOptions = {
+  rounds: quick ? 2 : 3,
+  maxOps: quick ? 100 : 300,
+  maxRunMs: quick ? 1_000 : 3_000,
+  warmupOps: quick ? 50 : 100,
+};
 const memoryOptions: MemoryOptions = {
   concurrency: CONCURRENCY,
   rounds: quick ? 1 : 3,
@@ -55,6 +62,8 @@ async function main(): Promise<void> {
 
   log('(b) verification cache: hit vs miss');
   const verification = await measureVerification(verificationOptions);
+  log('(d) refresh-token rotation: memory vs SQLite store');
+  const refresh = await measureRefresh(refreshOptions);
 
   const servers: ServerProcess[] = [];
   let throughput: VariantRun[];
@@ -90,6 +99,7 @@ async function main(): Promise<void> {
     throughput,
     verification,
     memory,
+    refresh,
     profile,
     elapsedSeconds: (performance.now() - begin) / 1000,
     loadBefore,
@@ -104,6 +114,7 @@ interface Report {
   throughput: VariantRun[];
   verification: VerificationRun[];
   memory: MemoryRun[];
+  refresh: RefreshRun[];
   profile: ProfileSummary | undefined;
   elapsedSeconds: number;
   loadBefore: number[];
@@ -134,6 +145,7 @@ function render(report: Report): string {
   renderThroughput(report.throughput, push);
   renderVerification(report.verification, push);
   renderMemory(report.memory, push);
+  renderRefresh(report.refresh, push);
   if (report.profile !== undefined) renderProfile(report.profile, push);
   return `${lines.join('\n')}\n`;
 }
@@ -248,6 +260,31 @@ function renderMemory(runs: MemoryRun[], push: Push): void {
   push(
     '',
     `Median data heap Δ / request: gateway process **${fixed(perRequest(gateway), 1)} B**; upstream serving direct traffic (baseline) **${fixed(perRequest(direct), 1)} B**. Over ${o.requests} requests ±100 KiB of GC noise is ±${fixed((100 * 1024) / o.requests, 0)} B per request; a leak shows as the same positive figure in every round, well above the baseline's.`,
+    '',
+  );
+}
+
+function renderRefresh(runs: RefreshRun[], push: Push): void {
+  const o = refreshOptions;
+  const memory = runs.filter((run) => run.variant === 'memory');
+  const sqlite = runs.filter((run) => run.variant === 'sqlite');
+  const ratio = median(memory.map((m, i) => (sqlite[i] as RefreshRun).microsPerOp / m.microsPerOp));
+  push(
+    '## (d) Refresh-token rotation at the token endpoint: memory vs SQLite store',
+    '',
+    `Two gateways in this process (\`createGateway\`, nothing listening; requests served through \`app.request\`), identical but for the store: \`store.kind: memory\` and \`store.kind: sqlite\` (a file in a temporary data directory). Set up outside timing, per gateway: one public client registered at \`POST /oauth/register\`, one local account, one authorization code written straight to the code store (what the consent page stores) and exchanged at \`POST /oauth/token\`. Each measured operation is one \`POST /oauth/token\` with \`grant_type=refresh_token\` presenting the refresh token the previous one returned, sequentially, so each is a full rotation: client lookup, refresh-token lookup, grant read, ES256 access token, sealed grace response, compare-and-swap rotation. Each run stops at ${o.maxOps} refreshes or ${o.maxRunMs / 1000} s; ${o.warmupOps} unmeasured refreshes per variant first; ${o.rounds} rounds, the variant that goes first alternates. The grant grows one generation per refresh in both stores.`,
+    '',
+    '| Round | Variant | Refreshes | ops/s | µs/op |',
+    '|-|-|-|-|-|',
+    ...runs.map(
+      (run) =>
+        `| ${run.round} | ${run.variant} | ${run.ops}${run.ops < o.maxOps ? ' (time bound)' : ''} | ${fixed(run.opsPerSecond, 0)} | ${fixed(run.microsPerOp, 0)} |`,
+    ),
+    '',
+    '| | memory | sqlite | sqlite / memory (µs/op) |',
+    '|-|-|-|-|',
+    `| ops/s (median) | ${fixed(median(memory.map((r) => r.opsPerSecond)), 0)} | ${fixed(median(sqlite.map((r) => r.opsPerSecond)), 0)} | |`,
+    `| µs/op (median) | ${fixed(median(memory.map((r) => r.microsPerOp)), 0)} | ${fixed(median(sqlite.map((r) => r.microsPerOp)), 0)} | **${fixed(ratio, 2)}×** |`,
     '',
   );
 }
