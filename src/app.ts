@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { Hono } from 'hono';
+import { cors } from 'hono/cors';
 import { createStatelessBridge } from './bridge/stateless.js';
 import { createUpstreamConnector } from './bridge/upstream.js';
 import type {
@@ -221,6 +222,9 @@ export async function createGateway(
   });
   app.notFound(() => renderError(new GatehouseError('ERR_NOT_FOUND', 'Not found'), renderContext));
 
+  // Discovery documents are public and carry no credentials: any origin may read them (browser-based
+  // MCP clients such as the Inspector discover from the page).
+  app.use('/.well-known/*', cors({ origin: '*', allowMethods: ['GET', 'HEAD', 'OPTIONS'], maxAge: 600 }));
   // RFC 9728 §3.1 path form, then the root form that older clients probe.
   app.get(protectedResourceMetadataPath(urls.resource), (c) => c.json(metadata));
   app.get('/.well-known/oauth-protected-resource', (c) => c.json(metadata));

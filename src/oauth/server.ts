@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import { cors } from 'hono/cors';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import { createSealer, type Sealer } from '../crypto/seal.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
@@ -262,6 +263,25 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     federation,
     mount(app) {
       const oauth = app;
+      // Browser-based clients register, redeem codes and refresh from their page: the endpoints that
+      // authenticate the client itself (never by cookie) allow any origin, without credentials.
+      for (const path of [
+        OAUTH_PATHS.token,
+        OAUTH_PATHS.registration,
+        OAUTH_PATHS.revocation,
+        OAUTH_PATHS.introspection,
+      ]) {
+        oauth.use(
+          path,
+          cors({
+            origin: '*',
+            allowMethods: ['POST', 'OPTIONS'],
+            allowHeaders: ['Authorization', 'Content-Type'],
+            exposeHeaders: ['WWW-Authenticate', 'Retry-After'],
+            maxAge: 600,
+          }),
+        );
+      }
       for (const path of metadataPaths(urls.issuer)) {
         oauth.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
       }

@@ -148,6 +148,37 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(prm.authorization_servers).toEqual([issuer]);
   });
 
+  it('lets browser-based clients discover, register and redeem cross-origin (CORS without credentials)', async () => {
+    const origin = 'http://localhost:6274';
+    const metadata = await fetch(`${base}/.well-known/oauth-authorization-server`, { headers: { origin } });
+    expect(metadata.headers.get('access-control-allow-origin')).toBe('*');
+    const prm = await fetch(`${base}/.well-known/oauth-protected-resource/mcp`, { headers: { origin } });
+    expect(prm.headers.get('access-control-allow-origin')).toBe('*');
+    for (const path of ['/oauth/register', '/oauth/token', '/oauth/revoke']) {
+      const preflight = await fetch(`${base}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+      expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+    const token = await fetch(`${base}/oauth/token`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token&client_id=nobody&refresh_token=x',
+    });
+    expect(token.status).toBe(401);
+    expect(token.headers.get('access-control-allow-origin')).toBe('*');
+    // The sign-in pages and the MCP endpoint keep their own rules.
+    const page = await fetch(`${base}/oauth/authorize?client_id=x`, { headers: { origin } });
+    expect(page.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('runs the whole flow: register, sign in, consent, code, token, MCP call, refresh rotation, revocation', async () => {
     const client = await register();
     const { code, verifier, callback, pages } = await codeFor(client.client_id);
