@@ -195,9 +195,7 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
   /** Upgrades a hash made with weaker parameters, unless the password changed meanwhile. */
   const rehash = async (user: UserRecord, password: string): Promise<void> => {
     const upgraded = await hashPassword(password, hashOptions);
-    const current = await users.get(user.id);
-    if (current?.passwordHash !== user.passwordHash) return;
-    await users.setPassword(user.id, upgraded, clock.now());
+    await users.setPassword(user.id, upgraded, clock.now(), user.passwordHash);
   };
 
   return {

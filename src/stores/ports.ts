@@ -109,8 +109,12 @@ export interface UserStore {
   findByUsername(username: string): Promise<UserRecord | undefined>;
   /** Every user, ordered by username. */
   list(): Promise<UserRecord[]>;
-  /** Replaces the password hash; `false` when the user does not exist. */
-  setPassword(id: string, passwordHash: string, now: number): Promise<boolean>;
+  /**
+   * Replaces the password hash; `false` when the user does not exist or, when `expectedHash` is given,
+   * when the stored hash is no longer `expectedHash` (compare-and-swap: a rehash on sign-in never
+   * overwrites a password changed meanwhile).
+   */
+  setPassword(id: string, passwordHash: string, now: number, expectedHash?: string): Promise<boolean>;
   delete(id: string): Promise<boolean>;
 }
 

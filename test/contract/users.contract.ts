@@ -137,6 +137,24 @@ export function describeUserStoreContract(
       expect(await ctx.stores.users.setPassword('user-unknown', '$argon2id$new', T0)).toBe(false);
     });
 
+    it('setPassword with expectedHash is a compare-and-swap', async () => {
+      const user = userRecord();
+      await ctx.stores.users.create(user);
+      expect(
+        await ctx.stores.users.setPassword(
+          user.id,
+          '$argon2id$stale',
+          T0 + 1,
+          '$argon2id$not-the-stored-one',
+        ),
+      ).toBe(false);
+      expect((await ctx.stores.users.get(user.id))?.passwordHash).toBe(user.passwordHash);
+      expect(await ctx.stores.users.setPassword(user.id, '$argon2id$next', T0 + 2, user.passwordHash)).toBe(
+        true,
+      );
+      expect((await ctx.stores.users.get(user.id))?.passwordHash).toBe('$argon2id$next');
+    });
+
     it('deletes once, then reports false, and frees the username', async () => {
       const user = userRecord();
       await ctx.stores.users.create(user);

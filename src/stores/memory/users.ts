@@ -29,9 +29,10 @@ export function createMemoryUserStore(): MemoryPort<UserStore> {
       return [...users.values()].sort((a, b) => compareBinary(a.username, b.username)).map(copyJson);
     },
 
-    async setPassword(id, passwordHash, now) {
+    async setPassword(id, passwordHash, now, expectedHash) {
       const user = users.get(id);
       if (user === undefined) return false;
+      if (expectedHash !== undefined && user.passwordHash !== expectedHash) return false;
       users.set(id, { ...user, passwordHash, updatedAt: now });
       return true;
     },

@@ -40,9 +40,15 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
     'SELECT * FROM users WHERE username = @username',
   );
   const selectAll = prepare<Record<string, never>, UserRow>(db, 'SELECT * FROM users ORDER BY username');
-  const updatePassword = prepare<{ id: string; passwordHash: string; now: number }>(
+  const updatePassword = prepare<{
+    id: string;
+    passwordHash: string;
+    now: number;
+    expectedHash: string | null;
+  }>(
     db,
-    'UPDATE users SET password_hash = @passwordHash, updated_at = @now WHERE id = @id',
+    `UPDATE users SET password_hash = @passwordHash, updated_at = @now
+     WHERE id = @id AND (@expectedHash IS NULL OR password_hash = @expectedHash)`,
   );
   const deleteById = prepare<{ id: string }>(db, 'DELETE FROM users WHERE id = @id');
 
@@ -71,8 +77,10 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
         return row === undefined ? undefined : toRecord(row);
       }),
     list: () => guarded(() => selectAll.all({}).map(toRecord)),
-    setPassword: (id, passwordHash, now) =>
-      guarded(() => updatePassword.run({ id, passwordHash, now }).changes === 1),
+    setPassword: (id, passwordHash, now, expectedHash) =>
+      guarded(
+        () => updatePassword.run({ id, passwordHash, now, expectedHash: expectedHash ?? null }).changes === 1,
+      ),
     delete: (id) => guarded(() => deleteById.run({ id }).changes === 1),
   };
 }
