@@ -102,8 +102,19 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
         'Mcp-Session-Id header is required (send initialize first)',
       );
     }
-    const record = await sessions.resume(sessionId, principal);
+    const record = await resumeOwn(sessionId, principal);
     return withSessionId(await relayFor(record, principal).handle(request, body), record.id);
+  }
+
+  /**
+   * The session, only if it is this user's and a Streamable HTTP one: a WebSocket or legacy SSE session
+   * id is as unknown here as any other, so no session gets a second upstream through another transport.
+   */
+  async function resumeOwn(sessionId: string, principal: Principal): Promise<SessionRecord> {
+    const record = await sessions.resume(sessionId, principal);
+    if (record.kind !== 'streamable-http')
+      throw new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
+    return record;
   }
 
   return {
@@ -126,11 +137,11 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
       // revision's 405 (which a 2025 client also reads as "no standalone stream here").
       const sessionId = request.headers.get(SESSION_HEADER);
       if (sessionId === null) return methodNotAllowed();
+      const record = await resumeOwn(sessionId, principal);
       if (method === 'DELETE') {
-        await sessions.end(sessionId, principal);
+        await sessions.end(record.id, principal);
         return new Response(null, { status: 200 });
       }
-      const record = await sessions.resume(sessionId, principal);
       return withSessionId(await relayFor(record, principal).handle(request, undefined), record.id);
     },
     liveRelays: () => relays.size,
