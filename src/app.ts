@@ -23,6 +23,7 @@ import { withRevocation } from './oauth/revocation-list.js';
 import { type AuthorizationServer, createAuthorizationServer } from './oauth/server.js';
 import { type Clock, systemClock } from './ops/clock.js';
 import { createLogger, type Logger } from './ops/logger.js';
+import { createMemoryRateLimiter } from './ops/ratelimit.js';
 import { createSessionManager, type SessionManager, startSweeper } from './sessions/manager.js';
 import { openStores } from './stores/open.js';
 import type { Stores } from './stores/ports.js';
@@ -33,7 +34,9 @@ import { createLocalVerifier } from './tokens/local-verifier.js';
 import { createSecretVerifier } from './tokens/secret-verifier.js';
 import { createTokenSigner, type TokenSigner } from './tokens/sign.js';
 import type { TokenVerifier } from './tokens/verifier.js';
+import { createLegacySseEndpoint, type LegacySseEndpoint } from './transports/legacy-sse.js';
 import { createStreamableHttpEndpoint, type StreamableHttpEndpoint } from './transports/streamable-http.js';
+import { createWebSocketEndpoint, type WebSocketEndpoint } from './transports/websocket.js';
 
 /** URLs derived once from the configuration; every published URL comes from here. */
 export interface GatewayUrls {
@@ -74,6 +77,10 @@ export interface Gateway {
   readonly stores: Stores;
   readonly logger: Logger;
   readonly endpoint: StreamableHttpEndpoint;
+  /** The legacy 2024-11-05 HTTP+SSE transport, unless `legacySse.enabled` is false. */
+  readonly legacySse: LegacySseEndpoint | undefined;
+  /** MCP over WebSocket (`serveGateway` routes the HTTP server's upgrades to it), unless `websocket.enabled` is false. */
+  readonly websocket: WebSocketEndpoint | undefined;
   /** The built-in authorization server, unless `authorizationServer.enabled` is false. */
   readonly authorizationServer: AuthorizationServer | undefined;
   /** Starts background work (the session sweeper). */
@@ -183,15 +190,17 @@ export async function createGateway(
     idleMs: upstream.kind === 'stdio' ? upstream.statelessIdleMs : 5 * 60_000,
     maxBodyBytes: config.server.maxBodyBytes,
   });
+  // One bearer verifier for every client-facing transport, so all refuse revoked tokens alike.
+  const bearerVerifier =
+    authorizationServer === undefined
+      ? verification
+      : withRevocation(
+          verification,
+          authorizationServer.revocations,
+          (p) => p.verifier === localVerifier.name,
+        );
   const endpoint = createStreamableHttpEndpoint({
-    verifier:
-      authorizationServer === undefined
-        ? verification
-        : withRevocation(
-            verification,
-            authorizationServer.revocations,
-            (p) => p.verifier === localVerifier.name,
-          ),
+    verifier: bearerVerifier,
     requiredScopes: config.auth.requiredScopes,
     isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
     sessions,
@@ -201,12 +210,57 @@ export async function createGateway(
     startTimeoutMs: upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs,
     logger,
   });
+  const legacySse = config.legacySse.enabled
+    ? createLegacySseEndpoint({
+        verifier: bearerVerifier,
+        requiredScopes: config.auth.requiredScopes,
+        isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
+        sessions,
+        connector,
+        maxBodyBytes: config.server.maxBodyBytes,
+        ssePath: config.legacySse.ssePath,
+        messagesPath: config.legacySse.messagesPath,
+        keepAliveMs: config.legacySse.keepAliveMs,
+        maxQueuedBytes: config.legacySse.maxQueuedBytes,
+        sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
+        startTimeoutMs: upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs,
+        logger,
+      })
+    : undefined;
 
   const renderContext = {
     resourceMetadataUrl: urls.resourceMetadataUrl,
     scope: config.auth.requiredScopes,
     logger,
   };
+  const websocket = config.websocket.enabled
+    ? createWebSocketEndpoint({
+        path: config.websocket.path,
+        verifier: bearerVerifier,
+        requiredScopes: config.auth.requiredScopes,
+        isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
+        sessions,
+        connector,
+        perUserLimiter: createMemoryRateLimiter({
+          points: config.websocket.connectPerUserPerMinute,
+          durationSeconds: 60,
+          keyPrefix: 'ws-connect-user',
+        }),
+        perIpLimiter: createMemoryRateLimiter({
+          points: config.websocket.connectPerIpPerMinute,
+          durationSeconds: 60,
+          keyPrefix: 'ws-connect-ip',
+        }),
+        helloTimeoutMs: config.websocket.helloTimeoutMs,
+        maxMessageBytes: config.websocket.maxMessageBytes ?? config.server.maxBodyBytes,
+        maxBufferedBytes: config.websocket.maxBufferedBytes,
+        heartbeatIntervalMs: config.websocket.heartbeatIntervalMs,
+        sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
+        renderError: (error) => renderError(error, renderContext),
+        clock,
+        logger,
+      })
+    : undefined;
   const metadata = protectedResourceMetadata({
     resource: urls.resource,
     authorizationServers: authorizationServers(config, urls),
@@ -243,6 +297,7 @@ export async function createGateway(
   });
   authorizationServer?.mount(app);
   app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
+  legacySse?.mount(app);
 
   let sweeper: { stop(): void } | undefined;
   let keyRefresher: NodeJS.Timeout | undefined;
@@ -268,6 +323,8 @@ export async function createGateway(
     stores,
     logger,
     endpoint,
+    legacySse,
+    websocket,
     authorizationServer,
     start() {
       sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
@@ -281,6 +338,8 @@ export async function createGateway(
       if (keyRefresher !== undefined) clearInterval(keyRefresher);
       authorizationServer?.close();
       await endpoint.close();
+      await legacySse?.close();
+      await websocket?.close();
       await stateless.close();
       if (deps.stores === undefined) await stores.close();
     },

@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
 import { createGateway, type Gateway, type GatewayDeps } from './app.js';
 import type { GatehouseConfig } from './config/schema.js';
@@ -24,6 +26,15 @@ export async function serveGateway(config: GatehouseConfig, deps: GatewayDeps = 
     hostname: config.server.host,
     port: config.server.port,
   });
+  let upgrade: ((request: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  // WebSocket upgrades never reach the fetch handler; without an endpoint (starting, or disabled) refuse them.
+  (server as unknown as NodeJS.EventEmitter).on(
+    'upgrade',
+    (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (upgrade !== undefined) return upgrade(request, socket, head);
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     server.once('listening', () => resolve((server.address() as AddressInfo).port));
     server.once('error', reject);
@@ -36,11 +47,16 @@ export async function serveGateway(config: GatehouseConfig, deps: GatewayDeps = 
     throw error;
   }
   handler = (request) => gateway.app.fetch(request);
+  const websocket = gateway.websocket;
+  if (websocket !== undefined)
+    upgrade = (request, socket, head) => websocket.handleUpgrade(request, socket, head);
   gateway.start();
   return {
     gateway,
     port,
     async close() {
+      // Upgraded sockets are no longer the HTTP server's to close: close them first, or close() would wait.
+      await gateway.websocket?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Long-lived SSE streams would hold close() open forever.

@@ -332,6 +332,70 @@ export const sessionsSchema = z
     path: ['idleTimeoutMs'],
   });
 
+const absolutePath = z.string().regex(/^\/[A-Za-z0-9._~\-/]*$/, 'must be an absolute path');
+
+export const legacySseSchema = z
+  .object({
+    /** Serve the 2024-11-05 HTTP+SSE transport for older clients. Default true. */
+    enabled: z.boolean().default(true),
+    /** Path of the event stream (`GET`). Default `/sse`. */
+    ssePath: absolutePath.default('/sse'),
+    /** Path clients post their messages to (`POST …?sessionId=`), announced on the stream. Default `/messages`. */
+    messagesPath: absolutePath.default('/messages'),
+    /** Interval between keep-alive comments on an open stream, in milliseconds. Default 15 s. */
+    keepAliveMs: durationMs.default(15_000),
+    /**
+     * Unread bytes one stream may hold for a slow client, in bytes; beyond it the stream is closed and its
+     * session ended. Default 4 MiB.
+     */
+    maxQueuedBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
+  })
+  .strict()
+  .refine((v) => v.ssePath !== v.messagesPath, {
+    message: 'must differ from messagesPath',
+    path: ['ssePath'],
+  });
+
+export const websocketSchema = z
+  .object({
+    /** Serve MCP over WebSocket (JSON-RPC messages, one per text frame; subprotocol `mcp`). Default true. */
+    enabled: z.boolean().default(true),
+    /** Path that accepts WebSocket upgrades. Default `/ws`. */
+    path: absolutePath.default('/ws'),
+    /**
+     * How long a connection opened without an `Authorization` header may take to send its
+     * `{"op":"hello","token":…}` message, in milliseconds; then it is closed with 4408. Default 10 s.
+     */
+    helloTimeoutMs: durationMs.default(10_000),
+    /** New connections one user may open per minute; more are refused (HTTP 429 or close 4429). Default 10. */
+    connectPerUserPerMinute: z.number().int().positive().default(10),
+    /** Upgrade requests one client IP may make per minute; more get HTTP 429. Default 50. */
+    connectPerIpPerMinute: z.number().int().positive().default(50),
+    /** Largest message a client may send, in bytes; a larger one closes the socket with 1009. Default: `server.maxBodyBytes`. */
+    maxMessageBytes: z.number().int().positive().optional(),
+    /**
+     * Bytes the gateway holds for one connection in each direction, in bytes: answers waiting for a client
+     * that does not read (beyond it the socket is closed with 4507), and client messages waiting for the
+     * upstream (beyond it the gateway stops reading the socket until they drain). Default 1 MiB.
+     */
+    maxBufferedBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /**
+     * Interval between WebSocket pings, in milliseconds; a peer that has not answered the previous ping
+     * by the next one is disconnected, and so is an upstream that took none of the client's waiting
+     * messages for two intervals (4500). Default 30 s.
+     */
+    heartbeatIntervalMs: durationMs.default(30_000),
+  })
+  .strict();
+
 export const storeSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -355,6 +419,10 @@ export const configSchema = z
     auth: authSchema.default(authSchema.parse({})),
     authorizationServer: authorizationServerSchema.default(authorizationServerSchema.parse({})),
     sessions: sessionsSchema.default(sessionsSchema.parse({})),
+    /** The legacy 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`). */
+    legacySse: legacySseSchema.default(legacySseSchema.parse({})),
+    /** MCP over WebSocket, with `Authorization` on the upgrade or a first `hello` message. */
+    websocket: websocketSchema.default(websocketSchema.parse({})),
     /** Default: SQLite under `dataDir`. */
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z
@@ -378,5 +446,7 @@ export type VerifierConfig = z.output<typeof verifierSchema>;
 export type Hs256VerifierConfig = z.output<typeof hs256VerifierSchema>;
 export type JwksVerifierConfig = z.output<typeof jwksVerifierSchema>;
 export type SessionsConfig = z.output<typeof sessionsSchema>;
+export type LegacySseConfig = z.output<typeof legacySseSchema>;
+export type WebSocketConfig = z.output<typeof websocketSchema>;
 export type AuthorizationServerConfig = z.output<typeof authorizationServerSchema>;
 export type PreRegisteredClientConfig = z.output<typeof preRegisteredClientSchema>;
