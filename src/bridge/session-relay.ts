@@ -13,7 +13,7 @@ import {
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Logger } from '../ops/logger.js';
-import type { UpstreamConnector, UpstreamIdentity } from './upstream.js';
+import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from './upstream.js';
 
 /** JSON-RPC error code sent for requests the upstream can no longer answer (implementation-defined range). */
 export const UPSTREAM_CLOSED_CODE = -32000;
@@ -105,7 +105,7 @@ export class SessionRelay {
     this.upstream = undefined;
     if (upstream !== undefined) {
       upstream.onclose = undefined;
-      await terminate(upstream, this.options.logger);
+      await closeUpstream(upstream, this.options.logger);
     }
   }
 
@@ -222,7 +222,7 @@ export class SessionRelay {
       }
     } catch (error) {
       transport.onclose = undefined;
-      await terminate(transport, logger);
+      await closeUpstream(transport, logger);
       throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'the upstream MCP server could not be started', {
         cause: error,
       });
@@ -278,15 +278,5 @@ export class SessionRelay {
 
   private forgetExchange(exchange: WebStandardStreamableHTTPServerTransport): void {
     for (const [id, owner] of this.pending) if (owner === exchange) this.pending.delete(id);
-  }
-}
-
-async function terminate(transport: Transport, logger: Logger): Promise<void> {
-  try {
-    const http = transport as Transport & { terminateSession?: () => Promise<void> };
-    if (typeof http.terminateSession === 'function') await http.terminateSession().catch(() => undefined);
-    await transport.close();
-  } catch (error) {
-    logger.debug({ err: error }, 'closing upstream failed');
   }
 }

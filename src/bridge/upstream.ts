@@ -126,3 +126,18 @@ function httpConnector(
     },
   };
 }
+
+/**
+ * Closes an upstream connection for good. An HTTP upstream's MCP session is deleted first (a DELETE with
+ * its session id), so the upstream frees it now rather than at its own idle timeout; failures are logged
+ * at debug level only, since the connection is being discarded either way.
+ */
+export async function closeUpstream(transport: Transport, logger: Logger): Promise<void> {
+  try {
+    const http = transport as Transport & { terminateSession?: () => Promise<void> };
+    if (typeof http.terminateSession === 'function') await http.terminateSession().catch(() => undefined);
+    await transport.close();
+  } catch (error) {
+    logger.debug({ err: error }, 'closing upstream failed');
+  }
+}

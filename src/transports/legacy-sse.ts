@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Hono } from 'hono';
 import { UPSTREAM_CLOSED_CODE } from '../bridge/session-relay.js';
-import type { UpstreamConnector, UpstreamIdentity } from '../bridge/upstream.js';
+import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from '../bridge/upstream.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { jsonRpcError } from '../errors/render.js';
 import { authenticate, type BearerVerifier } from '../guard/bearer.js';
@@ -275,7 +275,7 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     stream.pending.clear();
     upstream.onclose = undefined;
     upstream.onmessage = undefined;
-    await terminate(upstream, logger);
+    await closeUpstream(upstream, logger);
     if (reason !== 'session ended') {
       await sessions.end(sessionId, stream.principal).catch((error: unknown) => {
         // Already gone (expired in the same instant) is fine; anything else is worth knowing.
@@ -302,17 +302,6 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       await Promise.all([...streams.values()].map((stream) => finish(stream, 'shutdown')));
     },
   };
-}
-
-/** Closes an upstream connection; an HTTP upstream's session is deleted first, as the relay does. */
-async function terminate(transport: Transport, logger: Logger): Promise<void> {
-  try {
-    const http = transport as Transport & { terminateSession?: () => Promise<void> };
-    if (typeof http.terminateSession === 'function') await http.terminateSession().catch(() => undefined);
-    await transport.close();
-  } catch (error) {
-    logger.debug({ err: error }, 'closing upstream failed');
-  }
 }
 
 async function withTimeout(promise: Promise<void>, timeoutMs: number): Promise<void> {

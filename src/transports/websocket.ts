@@ -2,7 +2,7 @@ import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type JSONRPCMessage, parseJSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import type { UpstreamConnector, UpstreamIdentity } from '../bridge/upstream.js';
+import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from '../bridge/upstream.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import { authenticate, type BearerVerifier } from '../guard/bearer.js';
@@ -608,11 +608,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
   async function stopUpstream(upstream: Transport): Promise<void> {
     upstream.onclose = undefined;
     upstream.onmessage = undefined;
-    try {
-      await upstream.close();
-    } catch (error) {
-      logger.debug({ err: error }, 'closing upstream failed');
-    }
+    await closeUpstream(upstream, logger);
   }
 
   return {
