@@ -1,3 +1,5 @@
+import { TOKEN_EXCHANGE_GRANT } from './grants/token-exchange.js';
+
 /** The URLs of the authorization server's endpoints, all under the public base URL. */
 export interface AuthorizationServerUrls {
   readonly issuer: string;
@@ -51,6 +53,8 @@ export interface MetadataOptions {
   readonly scopesSupported: readonly string[];
   readonly dynamicRegistration: boolean;
   readonly clientIdMetadataDocuments: boolean;
+  /** Advertise RFC 8693 token exchange (only when it is enabled). Default false. */
+  readonly tokenExchange?: boolean | undefined;
 }
 
 /** RFC 8414 authorization server metadata (also served at the OpenID discovery paths MCP clients probe). */
@@ -68,7 +72,11 @@ export function authorizationServerMetadata(options: MetadataOptions): Record<st
     scopes_supported: [...options.scopesSupported],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      ...(options.tokenExchange === true ? [TOKEN_EXCHANGE_GRANT] : []),
+    ],
     token_endpoint_auth_methods_supported: clientAuth,
     revocation_endpoint_auth_methods_supported: clientAuth,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

@@ -2,6 +2,7 @@ import type { Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import { createSealer, type Sealer } from '../crypto/seal.js';
+import { createAudienceTokenMinter } from '../downstream/minted-token.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import { createLocalAccounts, type LocalAccounts } from '../identity/local-accounts.js';
@@ -29,6 +30,7 @@ import { createRegistrationEndpoint } from './endpoints/register.js';
 import { createRevocationEndpoint } from './endpoints/revoke.js';
 import { createTokenEndpoint } from './endpoints/token.js';
 import type { GrantContext } from './grants/context.js';
+import type { TokenExchangeContext } from './grants/token-exchange.js';
 import {
   type AuthorizationServerUrls,
   authorizationServerMetadata,
@@ -180,6 +182,23 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     refreshGraceSeconds: config.refreshGraceSeconds,
   };
 
+  const exchange = config.tokenExchange;
+  const tokenExchange: TokenExchangeContext | undefined =
+    exchange.audiences.length === 0
+      ? undefined
+      : {
+          audiences: new Set(exchange.audiences),
+          clients: new Set(
+            exchange.clients ??
+              config.clients.filter((client) => client.clientSecret !== undefined).map((c) => c.clientId),
+          ),
+          ttlSeconds: exchange.ttlSeconds,
+          verifySubjectToken: options.verifyOwnToken,
+          revocations,
+          minter: createAudienceTokenMinter({ signer: options.signer, clock }),
+          audit,
+        };
+
   const authenticate = async (request: Request, form: FormParams): Promise<ResolvedClient> => {
     const presented = {
       authorizationHeader: request.headers.get('authorization') ?? undefined,
@@ -214,6 +233,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     scopesSupported: options.scopesSupported,
     dynamicRegistration: config.dynamicRegistration.enabled,
     clientIdMetadataDocuments: cimd !== undefined,
+    tokenExchange: tokenExchange !== undefined,
   });
 
   const register = config.dynamicRegistration.enabled
@@ -286,7 +306,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         oauth.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
       }
       oauth.post(OAUTH_PATHS.token, (c) =>
-        createTokenEndpoint({ grants, authenticateClient: authenticate })(c.req.raw),
+        createTokenEndpoint({ grants, authenticateClient: authenticate, tokenExchange })(c.req.raw),
       );
       const revoke = createRevocationEndpoint({
         grants,

@@ -6,6 +6,13 @@ import type { KeyStore } from './keys.js';
 /** The `typ` header of Gatehouse access tokens (RFC 9068 §2.1). */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
+/**
+ * The `typ` header of identity tokens Gatehouse mints for other services (HTTP upstreams, token exchange).
+ * Anything but `at+jwt`, so the local verifier (which requires `at+jwt`) never accepts one at the MCP
+ * endpoint even if its audience matched (RFC 8725 §3.11, explicit typing).
+ */
+export const IDENTITY_TOKEN_TYPE = 'JWT';
+
 /** Claims the signer sets itself; passing one in `claims` is a programming error. */
 const REGISTERED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti']);
 
@@ -28,10 +35,12 @@ export interface SignInput {
   claims?: Readonly<Record<string, unknown>> | undefined;
   /** `jti`. Default: 128 random bits, base64url. */
   jti?: string | undefined;
+  /** The `typ` header. Default `at+jwt` ({@link ACCESS_TOKEN_TYPE}); tokens for other services use {@link IDENTITY_TOKEN_TYPE}. */
+  type?: string | undefined;
 }
 
 export interface TokenSigner {
-  /** Signs an access token with the newest key: header `{ alg: 'ES256', typ: 'at+jwt', kid }`. */
+  /** Signs a token with the newest key: header `{ alg: 'ES256', typ, kid }` (`typ` default `at+jwt`). */
   sign(input: SignInput): Promise<string>;
 }
 
@@ -58,7 +67,7 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
       const now = epochSeconds(clock);
       const audience = typeof input.audience === 'string' ? input.audience : [...input.audience];
       return new SignJWT({ ...claims })
-        .setProtectedHeader({ alg, typ: ACCESS_TOKEN_TYPE, kid })
+        .setProtectedHeader({ alg, typ: input.type ?? ACCESS_TOKEN_TYPE, kid })
         .setIssuer(issuer)
         .setSubject(input.subject)
         .setAudience(audience)

@@ -90,7 +90,7 @@ describe('HTTP upstream: a minted, audience-bound identity instead of the client
         const token = header.replace(/^Bearer /, '');
         expect(token).not.toBe(alice.token);
         expect(token).not.toBe(bob.token);
-        expect(decodeProtectedHeader(token).alg).toBe('ES256');
+        expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
         const claims = decodeJwt(token);
         expect(claims.aud).toBe(upstreamUrl);
         expect(claims.iss).toBe(gw.gateway.urls.issuer);

@@ -3,17 +3,22 @@ import type { ResolvedClient } from '../clients.js';
 import { exchangeAuthorizationCode } from '../grants/authorization-code.js';
 import type { GrantContext } from '../grants/context.js';
 import { refreshGrant } from '../grants/refresh-token.js';
+import { exchangeToken, TOKEN_EXCHANGE_GRANT, type TokenExchangeContext } from '../grants/token-exchange.js';
 import { type FormParams, jsonNoStore, readForm } from './form.js';
 
 /** Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3). */
 export type ClientAuthenticator = (request: Request, form: FormParams) => Promise<ResolvedClient>;
 
-/** The token endpoint (RFC 6749 §3.2): `authorization_code` and `refresh_token`. */
+/**
+ * The token endpoint (RFC 6749 §3.2): `authorization_code`, `refresh_token` and, when `tokenExchange` is
+ * given, RFC 8693 token exchange.
+ */
 export function createTokenEndpoint(options: {
   grants: GrantContext;
   authenticateClient: ClientAuthenticator;
+  tokenExchange?: TokenExchangeContext | undefined;
 }): (request: Request) => Promise<Response> {
-  const { grants, authenticateClient } = options;
+  const { grants, authenticateClient, tokenExchange } = options;
   return async (request) => {
     const form = await readForm(request, ['resource']);
     const grantType = form.get('grant_type');
@@ -47,8 +52,23 @@ export function createTokenEndpoint(options: {
         }),
       );
     }
+    if (grantType === TOKEN_EXCHANGE_GRANT && tokenExchange !== undefined) {
+      return jsonNoStore(
+        await exchangeToken(tokenExchange, client, {
+          subjectToken: form.get('subject_token'),
+          subjectTokenType: form.get('subject_token_type'),
+          actorToken: form.get('actor_token'),
+          requestedTokenType: form.get('requested_token_type'),
+          audience: form.get('audience'),
+          resource: resources[0],
+          scope: form.get('scope'),
+        }),
+      );
+    }
     throw new OAuthError('unsupported_grant_type', {
-      description: 'supported grant types: authorization_code, refresh_token',
+      description: `supported grant types: authorization_code, refresh_token${
+        tokenExchange === undefined ? '' : `, ${TOKEN_EXCHANGE_GRANT}`
+      }`,
     });
   };
 }
