@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
+import { registerDoctor } from './doctor.js';
 import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
 import { registerUsers } from './users.js';
@@ -11,6 +12,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerServe(program);
   registerToken(program);
   registerUsers(program);
+  registerDoctor(program);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
