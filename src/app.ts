@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { createStatelessBridge } from './bridge/stateless.js';
-import { createUpstreamConnector } from './bridge/upstream.js';
+import { createUpstreamConnector, type UpstreamConnector } from './bridge/upstream.js';
+import { assertProductionReady } from './config/production.js';
 import type {
   GatehouseConfig,
   StdioUpstreamConfig,
@@ -11,9 +12,16 @@ import type {
 } from './config/schema.js';
 import { createSealer } from './crypto/seal.js';
 import { loadSecretKey } from './crypto/secret-key.js';
+import { createDiagnostics, type Diagnostics } from './diagnostics/tools.js';
+import {
+  type CredentialBroker,
+  type CredentialCache,
+  createCredentialCache,
+} from './downstream/credential-broker.js';
 import { GatehouseError } from './errors/gatehouse-error.js';
 import { OAuthError } from './errors/oauth-error.js';
 import { renderError, renderOAuthEndpointError } from './errors/render.js';
+import { type Authenticated, authenticate, type BearerVerifier } from './guard/bearer.js';
 import { createOriginPolicy } from './guard/origin.js';
 import { protectedResourceMetadata, protectedResourceMetadataPath } from './guard/protected-resource.js';
 import type { SafeFetch } from './net/safe-fetch.js';
@@ -63,6 +71,24 @@ export interface GatewayDeps {
    * `createSafeFetch({ ca })`). Keep it a `createSafeFetch`: documents are fetched from URLs anyone names.
    */
   readonly cimdFetch?: SafeFetch;
+  /**
+   * Derives per-user credentials (for example cloud credentials for the user's own role). Results are
+   * cached per session (and per user for stateless traffic), never used past their `expiresAt`, and
+   * dropped when the session ends. Gateway mode adds their `env` to a stdio upstream's environment; a
+   * child whose credentials expired is replaced before its next request. Other code reads them with
+   * `gateway.credentials.getCredentials(principal, sessionId)`.
+   *
+   * @example
+   * createGateway(config, {
+   *   credentialBroker: async (principal) => ({ env: { TENANT: principal.subject }, expiresAt: Date.now() + 3_600_000 }),
+   * });
+   */
+  readonly credentialBroker?: CredentialBroker;
+  /**
+   * Library mode: the MCP server runs in this process (see `createGatehouse`), so no upstream is needed
+   * and the gateway mounts no MCP endpoint, legacy SSE or WebSocket route of its own. Default false.
+   */
+  readonly inProcess?: boolean;
 }
 
 export interface Gateway {
@@ -83,6 +109,16 @@ export interface Gateway {
   readonly websocket: WebSocketEndpoint | undefined;
   /** The built-in authorization server, unless `authorizationServer.enabled` is false. */
   readonly authorizationServer: AuthorizationServer | undefined;
+  /** The credential broker's cache, when `deps.credentialBroker` is set. */
+  readonly credentials: CredentialCache | undefined;
+  /**
+   * Checks the request's Origin and authenticates its bearer token exactly as the MCP endpoint does (same
+   * verifiers, verification cache, revocation set and required scopes). Throws `OAuthError` /
+   * `GatehouseError`; render them with {@link Gateway.renderError}.
+   */
+  authenticate(request: Request): Promise<Authenticated>;
+  /** The MCP endpoint's error boundary: 401/403 with the `WWW-Authenticate` challenge, JSON-RPC errors otherwise. */
+  renderError(error: unknown): Response;
   /** Starts background work (the session sweeper). */
   start(): void;
   /** Stops background work, every upstream and, unless they were injected, the stores. */
@@ -114,11 +150,12 @@ export async function createGateway(
   deps: GatewayDeps = {},
   boundPort?: number,
 ): Promise<Gateway> {
+  assertProductionReady(config);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger({ level: config.log.level });
   const urls = gatewayUrls(config, boundPort);
   const upstream: UpstreamConfig | undefined = config.upstream ?? deps.defaultUpstream?.();
-  if (upstream === undefined) {
+  if (upstream === undefined && deps.inProcess !== true) {
     throw new GatehouseError(
       'ERR_CONFIG_INVALID',
       'no upstream configured: set upstream (stdio command or http url)',
@@ -183,11 +220,35 @@ export async function createGateway(
   if (authorizationServer !== undefined) await authorizationServer.start();
 
   const sessions = createSessionManager({ store: stores.sessions, config: config.sessions, clock, logger });
-  const connector = createUpstreamConnector({ upstream, signer, clock, logger });
+  const credentials =
+    deps.credentialBroker === undefined
+      ? undefined
+      : createCredentialCache({ broker: deps.credentialBroker, clock });
+  if (credentials !== undefined) sessions.onEnded((id) => credentials.dropSession(id));
+  const connector =
+    upstream === undefined
+      ? inProcessConnector()
+      : createUpstreamConnector({ upstream, signer, clock, logger, credentials });
+  const diagnostics: Diagnostics | undefined = config.diagnostics.enabled
+    ? createDiagnostics({
+        // Same verifiers and revocation check as requests, through a cache that stores nothing.
+        validator: withRevocationIfIssuing(
+          createVerificationCache({ verifiers, maxEntries: 0, maxTtlMs: 1, clock }),
+          authorizationServer,
+          localVerifier.name,
+        ),
+        sessions,
+        verificationStats: () => verification.stats(),
+        requiredScopes: config.auth.requiredScopes,
+        credentials,
+        clock,
+      })
+    : undefined;
   const stateless = createStatelessBridge({
     connector,
+    diagnostics,
     logger,
-    idleMs: upstream.kind === 'stdio' ? upstream.statelessIdleMs : 5 * 60_000,
+    idleMs: upstream?.kind === 'stdio' ? upstream.statelessIdleMs : 5 * 60_000,
     maxBodyBytes: config.server.maxBodyBytes,
   });
   // One bearer verifier for every client-facing transport, so all refuse revoked tokens alike.
@@ -207,60 +268,63 @@ export async function createGateway(
     connector,
     stateless,
     maxBodyBytes: config.server.maxBodyBytes,
-    startTimeoutMs: upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs,
+    startTimeoutMs: upstreamStartTimeoutMs(upstream),
+    diagnostics,
     logger,
   });
-  const legacySse = config.legacySse.enabled
-    ? createLegacySseEndpoint({
-        verifier: bearerVerifier,
-        requiredScopes: config.auth.requiredScopes,
-        isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
-        sessions,
-        connector,
-        maxBodyBytes: config.server.maxBodyBytes,
-        ssePath: config.legacySse.ssePath,
-        messagesPath: config.legacySse.messagesPath,
-        keepAliveMs: config.legacySse.keepAliveMs,
-        maxQueuedBytes: config.legacySse.maxQueuedBytes,
-        sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
-        startTimeoutMs: upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs,
-        logger,
-      })
-    : undefined;
+  const legacySse =
+    config.legacySse.enabled && upstream !== undefined
+      ? createLegacySseEndpoint({
+          verifier: bearerVerifier,
+          requiredScopes: config.auth.requiredScopes,
+          isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
+          sessions,
+          connector,
+          maxBodyBytes: config.server.maxBodyBytes,
+          ssePath: config.legacySse.ssePath,
+          messagesPath: config.legacySse.messagesPath,
+          keepAliveMs: config.legacySse.keepAliveMs,
+          maxQueuedBytes: config.legacySse.maxQueuedBytes,
+          sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
+          startTimeoutMs: upstreamStartTimeoutMs(upstream),
+          logger,
+        })
+      : undefined;
 
   const renderContext = {
     resourceMetadataUrl: urls.resourceMetadataUrl,
     scope: config.auth.requiredScopes,
     logger,
   };
-  const websocket = config.websocket.enabled
-    ? createWebSocketEndpoint({
-        path: config.websocket.path,
-        verifier: bearerVerifier,
-        requiredScopes: config.auth.requiredScopes,
-        isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
-        sessions,
-        connector,
-        perUserLimiter: createMemoryRateLimiter({
-          points: config.websocket.connectPerUserPerMinute,
-          durationSeconds: 60,
-          keyPrefix: 'ws-connect-user',
-        }),
-        perIpLimiter: createMemoryRateLimiter({
-          points: config.websocket.connectPerIpPerMinute,
-          durationSeconds: 60,
-          keyPrefix: 'ws-connect-ip',
-        }),
-        helloTimeoutMs: config.websocket.helloTimeoutMs,
-        maxMessageBytes: config.websocket.maxMessageBytes ?? config.server.maxBodyBytes,
-        maxBufferedBytes: config.websocket.maxBufferedBytes,
-        heartbeatIntervalMs: config.websocket.heartbeatIntervalMs,
-        sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
-        renderError: (error) => renderError(error, renderContext),
-        clock,
-        logger,
-      })
-    : undefined;
+  const websocket =
+    config.websocket.enabled && upstream !== undefined
+      ? createWebSocketEndpoint({
+          path: config.websocket.path,
+          verifier: bearerVerifier,
+          requiredScopes: config.auth.requiredScopes,
+          isOriginAllowed: createOriginPolicy(config.server.allowedOrigins),
+          sessions,
+          connector,
+          perUserLimiter: createMemoryRateLimiter({
+            points: config.websocket.connectPerUserPerMinute,
+            durationSeconds: 60,
+            keyPrefix: 'ws-connect-user',
+          }),
+          perIpLimiter: createMemoryRateLimiter({
+            points: config.websocket.connectPerIpPerMinute,
+            durationSeconds: 60,
+            keyPrefix: 'ws-connect-ip',
+          }),
+          helloTimeoutMs: config.websocket.helloTimeoutMs,
+          maxMessageBytes: config.websocket.maxMessageBytes ?? config.server.maxBodyBytes,
+          maxBufferedBytes: config.websocket.maxBufferedBytes,
+          heartbeatIntervalMs: config.websocket.heartbeatIntervalMs,
+          sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
+          renderError: (error) => renderError(error, renderContext),
+          clock,
+          logger,
+        })
+      : undefined;
   const metadata = protectedResourceMetadata({
     resource: urls.resource,
     authorizationServers: authorizationServers(config, urls),
@@ -296,15 +360,16 @@ export async function createGateway(
     }
   });
   authorizationServer?.mount(app);
-  app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
+  if (upstream !== undefined) app.all(config.server.mcpPath, (c) => endpoint.handle(c.req.raw));
   legacySse?.mount(app);
+  const isOriginAllowed = createOriginPolicy(config.server.allowedOrigins);
 
   let sweeper: { stop(): void } | undefined;
   let keyRefresher: NodeJS.Timeout | undefined;
   logger.info(
     {
       resource: urls.resource,
-      upstream: connector.describe(),
+      upstream: upstream === undefined ? 'in-process' : connector.describe(),
       store: stores.kind,
       verifiers: verifiers.map((v) => v.name),
       signingKey: keys.describe().kid,
@@ -326,6 +391,18 @@ export async function createGateway(
     legacySse,
     websocket,
     authorizationServer,
+    credentials,
+    async authenticate(request) {
+      if (!isOriginAllowed(request.headers.get('origin') ?? undefined)) {
+        throw new GatehouseError('ERR_ORIGIN_FORBIDDEN', 'Origin not allowed');
+      }
+      return authenticate(
+        request.headers.get('authorization') ?? undefined,
+        bearerVerifier,
+        config.auth.requiredScopes,
+      );
+    },
+    renderError: (error) => renderError(error, renderContext),
     start() {
       sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
       keyRefresher ??= setInterval(() => {
@@ -346,7 +423,12 @@ export async function createGateway(
   };
 }
 
-function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock: Clock): TokenVerifier {
+/** Builds the verifier one `auth.verifiers` entry describes (also used by `gatehouse doctor`). */
+export function buildVerifier(
+  verifier: VerifierConfig,
+  config: GatehouseConfig,
+  clock: Clock,
+): TokenVerifier {
   const clockToleranceSeconds = config.auth.clockToleranceSeconds;
   if (verifier.kind === 'hs256') {
     if (verifier.secret === undefined) {
@@ -373,6 +455,32 @@ function buildVerifier(verifier: VerifierConfig, config: GatehouseConfig, clock:
     clockToleranceSeconds,
     clock,
   });
+}
+
+function upstreamStartTimeoutMs(upstream: UpstreamConfig | undefined): number {
+  if (upstream === undefined) return 0;
+  return upstream.kind === 'stdio' ? upstream.startTimeoutMs : upstream.requestTimeoutMs;
+}
+
+/** Library mode has no upstream; nothing routes to one, and anything that tried would fail loudly. */
+function inProcessConnector(): UpstreamConnector {
+  return {
+    kind: 'http',
+    describe: () => 'in-process',
+    open() {
+      throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'no upstream: the MCP server runs in-process');
+    },
+  };
+}
+
+function withRevocationIfIssuing(
+  verifier: BearerVerifier,
+  authorizationServer: AuthorizationServer | undefined,
+  localVerifierName: string,
+): BearerVerifier {
+  return authorizationServer === undefined
+    ? verifier
+    : withRevocation(verifier, authorizationServer.revocations, (p) => p.verifier === localVerifierName);
 }
 
 /** How often the signing keys are reloaded and rotated when due. */

@@ -8,9 +8,54 @@ export {
   type UpstreamConfig,
   type VerifierConfig,
 } from './config/schema.js';
+export {
+  currentContext,
+  currentPrincipal,
+  type GatehouseContext,
+  type GatehouseSessionRef,
+  runWithContext,
+} from './downstream/context.js';
+export {
+  type BrokeredCredentials,
+  type CredentialBroker,
+  type CredentialCache,
+  type CredentialCacheState,
+  createCredentialCache,
+} from './downstream/credential-broker.js';
+export {
+  type AudienceTokenMinter,
+  type AudienceTokenMinterOptions,
+  type AudienceTokenOptions,
+  createAudienceTokenMinter,
+  createSupabaseTokenMinter,
+  type MintedToken,
+  type SupabaseMintOptions,
+  type SupabaseTokenMinter,
+  type SupabaseTokenMinterOptions,
+  supabaseMinterFromConfig,
+} from './downstream/minted-token.js';
+export {
+  applyPostgresAuthSchema,
+  type PostgresAuthSchemaResult,
+} from './downstream/postgres-auth-schema.js';
+export {
+  type RlsClaims,
+  type ServiceRoleOptions,
+  type UserContextOptions,
+  withServiceRole,
+  withUserContext,
+} from './downstream/postgres-rls.js';
+export type { PostgresConnection } from './downstream/postgres-transaction.js';
 export { GatehouseError, type GatehouseErrorCode, isGatehouseError } from './errors/gatehouse-error.js';
 export { OAuthError, type OAuthErrorCode } from './errors/oauth-error.js';
 export { type Principal, principalKey } from './identity/principal.js';
+export {
+  type CreateGatehouseOptions,
+  createGatehouse,
+  type Gatehouse,
+  type McpFetchHandler,
+  type NodeMiddleware,
+} from './library/protect.js';
 export { type Clock, createManualClock, systemClock } from './ops/clock.js';
 export { createLogger, type Logger } from './ops/logger.js';
 export { type RunningGateway, serveGateway } from './server.js';

@@ -10,10 +10,16 @@ import {
   type Transport,
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Logger } from '../ops/logger.js';
-import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from './upstream.js';
+import {
+  closeUpstream,
+  credentialsExpired,
+  type UpstreamConnector,
+  type UpstreamIdentity,
+} from './upstream.js';
 
 /** JSON-RPC error code sent for requests the upstream can no longer answer (implementation-defined range). */
 export const UPSTREAM_CLOSED_CODE = -32000;
@@ -31,6 +37,13 @@ export interface SessionRelayOptions {
   readonly initializeParams: Record<string, unknown> | undefined;
   /** How long a (re)started upstream may take to answer `initialize`. */
   readonly startTimeoutMs: number;
+  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
+  readonly diagnostics?: Diagnostics | undefined;
+}
+
+/** How the request being relayed was authenticated (for the diagnostics tools). */
+export interface RelayRequestAuth {
+  readonly cacheHit: boolean;
 }
 
 /**
@@ -58,6 +71,8 @@ export class SessionRelay {
   private closed = false;
   private principal: Principal;
   private readonly identity: UpstreamIdentity;
+  /** Ids of client `tools/list` requests, whose results get the diagnostics tools appended. */
+  private readonly toolListRequests = new Set<RequestId>();
 
   constructor(options: SessionRelayOptions) {
     this.options = options;
@@ -78,12 +93,18 @@ export class SessionRelay {
   }
 
   /** Serves one POST or GET of this session; `parsedBody` is the already-validated JSON body of a POST. */
-  async handle(request: Request, parsedBody: unknown): Promise<Response> {
+  async handle(
+    request: Request,
+    parsedBody: unknown,
+    auth: RelayRequestAuth = { cacheHit: false },
+  ): Promise<Response> {
     if (this.closed) throw new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
     const isOwnInitialize = request.method === 'POST' && isInitializeRequest(parsedBody);
     const upstream = await this.ensureUpstream(!isOwnInitialize);
     const exchange = new WebStandardStreamableHTTPServerTransport({});
-    exchange.onmessage = (message) => this.fromClient(message, exchange, upstream);
+    const principal = this.principal;
+    exchange.onmessage = (message) =>
+      this.fromClient(message, exchange, upstream, { principal, cacheHit: auth.cacheHit });
     await exchange.start();
     if (request.method === 'GET') {
       this.standalone.add(exchange);
@@ -113,7 +134,17 @@ export class SessionRelay {
     message: JSONRPCMessage,
     exchange: WebStandardStreamableHTTPServerTransport,
     upstream: Transport,
+    caller: { principal: Principal; cacheHit: boolean },
   ): void {
+    const { diagnostics } = this.options;
+    if (diagnostics !== undefined && isJSONRPCRequest(message)) {
+      if (message.method === 'tools/call' && diagnostics.handles(message.params?.name)) {
+        // Answered here, never forwarded: the upstream does not know these tools.
+        void this.answerDiagnostics(diagnostics, message, exchange, caller);
+        return;
+      }
+      if (message.method === 'tools/list') this.toolListRequests.add(message.id);
+    }
     if (isJSONRPCRequest(message)) {
       this.pending.set(message.id, exchange);
       const token = message.params?._meta?.progressToken;
@@ -141,6 +172,12 @@ export class SessionRelay {
       }
       const exchange = this.pending.get(id);
       this.pending.delete(id);
+      if (this.toolListRequests.delete(id) && isJSONRPCResultResponse(message) && this.options.diagnostics) {
+        message = {
+          ...message,
+          result: this.options.diagnostics.appendTools(message.result) as typeof message.result,
+        };
+      }
       for (const [token, requestId] of this.progressTokens)
         if (requestId === id) this.progressTokens.delete(token);
       if (exchange === undefined) {
@@ -196,7 +233,46 @@ export class SessionRelay {
     });
   }
 
+  private async answerDiagnostics(
+    diagnostics: Diagnostics,
+    request: JSONRPCRequest,
+    exchange: WebStandardStreamableHTTPServerTransport,
+    caller: { principal: Principal; cacheHit: boolean },
+  ): Promise<void> {
+    const params = request.params as { name: string; arguments?: unknown };
+    let answer: JSONRPCMessage;
+    try {
+      const result = await diagnostics.call(params.name, params.arguments, {
+        principal: caller.principal,
+        cacheHit: caller.cacheHit,
+        sessionId: this.sessionId,
+      });
+      answer = { jsonrpc: '2.0', id: request.id, result };
+    } catch (error) {
+      // The cause is logged, never sent: it could quote the input.
+      this.options.logger.warn({ err: error, sessionId: this.sessionId }, 'diagnostics tool failed');
+      answer = {
+        jsonrpc: '2.0',
+        id: request.id,
+        error: { code: -32603, message: 'diagnostics tool failed' },
+      };
+    }
+    this.deliver(exchange, answer, undefined);
+  }
+
   private async ensureUpstream(replayInitialize: boolean): Promise<Transport> {
+    if (this.upstream !== undefined && credentialsExpired(this.upstream)) {
+      // Brokered credentials are never used past their expiry: the child that holds them is replaced by
+      // a fresh one (fresh credentials, initialize replayed) before this request reaches it. Requests
+      // still running on the old child were running on expired credentials; they fail like on a crash.
+      const stale = this.upstream;
+      this.upstream = undefined;
+      stale.onclose = undefined;
+      this.failPending('the upstream credentials expired; retry the request');
+      await closeUpstream(stale, this.options.logger);
+      this.options.logger.info({ sessionId: this.sessionId }, 'credentials expired; restarting upstream');
+      return this.ensureUpstream(true);
+    }
     if (this.upstream !== undefined) return this.upstream;
     this.starting ??= this.startUpstream(replayInitialize).finally(() => {
       this.starting = undefined;

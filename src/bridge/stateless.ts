@@ -6,12 +6,14 @@ import {
   type McpHttpHandler,
   PROTOCOL_VERSION_META_KEY,
   Server,
+  type Transport,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import type { Logger } from '../ops/logger.js';
-import type { UpstreamConnector } from './upstream.js';
+import { credentialsExpired, type UpstreamConnector } from './upstream.js';
 
 export interface StatelessBridgeOptions {
   readonly connector: UpstreamConnector;
@@ -29,11 +31,18 @@ export interface StatelessBridgeOptions {
   readonly maxRequestsPerConnection?: number;
   /** A user's connection is retired this long after it opened, however busy. Default 10 min. */
   readonly maxConnectionAgeMs?: number;
+  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
+  readonly diagnostics?: Diagnostics | undefined;
 }
 
 /** Serves 2026-07-28 (per-request envelope) traffic: one upstream connection per user, never shared. */
 export interface StatelessBridge {
-  handle(request: Request, parsedBody: unknown, principal: Principal): Promise<Response>;
+  handle(
+    request: Request,
+    parsedBody: unknown,
+    principal: Principal,
+    auth?: { readonly cacheHit: boolean },
+  ): Promise<Response>;
   /** Users with an open upstream connection (diagnostics and tests). */
   connectedUsers(): number;
   /** Upstream connections opened since start (diagnostics and tests). */
@@ -48,6 +57,7 @@ const ENVELOPE_PREFIX = PROTOCOL_VERSION_META_KEY.slice(0, PROTOCOL_VERSION_META
 
 interface PooledClient {
   readonly client: Client;
+  readonly transport: Transport;
   readonly openedAt: number;
   idleTimer: NodeJS.Timeout | undefined;
   inFlight: number;
@@ -62,7 +72,8 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   const maxAgeMs = options.maxConnectionAgeMs ?? 10 * 60_000;
   const pool = new Map<string, Promise<PooledClient>>();
   let opened = 0;
-  const principals = new WeakMap<AuthInfo, Principal>();
+  const principals = new WeakMap<AuthInfo, { principal: Principal; cacheHit: boolean }>();
+  const { diagnostics } = options;
 
   /**
    * Takes a connection out of the pool. Invariant: a connection that is not retired is the pool's entry
@@ -89,6 +100,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     opened += 1;
     const pooled: PooledClient = {
       client,
+      transport,
       openedAt: Date.now(),
       idleTimer: undefined,
       inFlight: 0,
@@ -127,6 +139,16 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
         cause: error,
       });
     }
+    if (credentialsExpired(pooled.transport)) {
+      // Brokered credentials are never used past their expiry: a fresh connection (fresh child, fresh
+      // credentials) serves this request; the old one closes once its requests in flight finish.
+      retire(principal, pooled);
+      if (pooled.inFlight === 0) {
+        if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
+        void pooled.client.close();
+      }
+      return acquire(principal);
+    }
     if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
     pooled.idleTimer = undefined;
     pooled.inFlight += 1;
@@ -151,19 +173,41 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
 
   const handler: McpHttpHandler = createMcpHandler(
     async (ctx) => {
-      const principal = ctx.authInfo === undefined ? undefined : principals.get(ctx.authInfo);
-      if (principal === undefined)
-        throw new Error('stateless request reached the bridge without a principal');
+      const auth = ctx.authInfo === undefined ? undefined : principals.get(ctx.authInfo);
+      if (auth === undefined) throw new Error('stateless request reached the bridge without a principal');
+      const { principal } = auth;
       const pooled = await acquire(principal);
       const upstream = pooled.client;
+      const upstreamCapabilities = upstream.getServerCapabilities() ?? {};
       const server = new Server(upstream.getServerVersion() ?? { name: 'upstream', version: '0.0.0' }, {
-        capabilities: upstream.getServerCapabilities() ?? {},
+        capabilities:
+          diagnostics === undefined
+            ? upstreamCapabilities
+            : { ...upstreamCapabilities, tools: upstreamCapabilities.tools ?? {} },
         ...(upstream.getInstructions() === undefined ? {} : { instructions: upstream.getInstructions() }),
       });
-      server.fallbackRequestHandler = async (request: JSONRPCRequest, requestCtx) =>
-        upstream.request({ method: request.method, params: withoutEnvelope(request.params) }, anyResult, {
-          signal: requestCtx.mcpReq.signal,
-        });
+      server.fallbackRequestHandler = async (request: JSONRPCRequest, requestCtx) => {
+        if (
+          diagnostics !== undefined &&
+          request.method === 'tools/call' &&
+          diagnostics.handles(request.params?.name)
+        ) {
+          // Answered here, never forwarded: the upstream does not know these tools.
+          return diagnostics.call(request.params?.name as string, request.params?.arguments, {
+            principal,
+            cacheHit: auth.cacheHit,
+            sessionId: undefined,
+          });
+        }
+        const result = await upstream.request(
+          { method: request.method, params: withoutEnvelope(request.params) },
+          anyResult,
+          { signal: requestCtx.mcpReq.signal },
+        );
+        return diagnostics !== undefined && request.method === 'tools/list'
+          ? (diagnostics.appendTools(result) as typeof result)
+          : result;
+      };
       server.onclose = () => release(principal, pooled);
       return server;
     },
@@ -175,7 +219,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   );
 
   return {
-    handle(request, parsedBody, principal) {
+    handle(request, parsedBody, principal, { cacheHit } = { cacheHit: false }) {
       const authInfo: AuthInfo = {
         // The handler gets the principal through this object; the client's token itself never goes further.
         token: '',
@@ -183,7 +227,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
         scopes: [...principal.scopes],
         expiresAt: principal.expiresAt,
       };
-      principals.set(authInfo, principal);
+      principals.set(authInfo, { principal, cacheHit });
       return handler.fetch(request, { authInfo, parsedBody });
     },
     connectedUsers: () => pool.size,

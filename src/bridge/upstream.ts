@@ -1,10 +1,13 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import type { Transport } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/schema.js';
+import type { BrokeredCredentials, CredentialCache } from '../downstream/credential-broker.js';
+import { createAudienceTokenMinter } from '../downstream/minted-token.js';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
+import type { TokenSigner } from '../tokens/sign.js';
 
 /**
  * Who an upstream connection acts for. A connection is never shared by two principals; `principal` may be
@@ -16,15 +19,12 @@ export interface UpstreamIdentity {
   readonly sessionId: string | undefined;
 }
 
-/** Signs the short-lived identity token an HTTP upstream receives instead of the client's own token. */
-export interface IdentityTokenSigner {
-  sign(input: {
-    subject: string;
-    audience: string;
-    expiresInSeconds: number;
-    claims?: Record<string, unknown>;
-  }): Promise<string>;
-}
+/**
+ * Signs the short-lived identity token an HTTP upstream receives instead of the client's own token
+ * (Gatehouse's `TokenSigner`; the HTTP connector mints through `createAudienceTokenMinter`, so the token's
+ * `typ` is `JWT`, never `at+jwt`).
+ */
+export type IdentityTokenSigner = TokenSigner;
 
 /** Opens client transports to the configured upstream, one per session (or per user, for stateless requests). */
 export interface UpstreamConnector {
@@ -40,22 +40,107 @@ export function createUpstreamConnector(deps: {
   signer: IdentityTokenSigner;
   clock: Clock;
   logger: Logger;
+  /**
+   * The credential broker's cache. With it, a stdio child starts only once the user's brokered
+   * credentials are known, with their `env` in its environment (see {@link credentialsExpired}).
+   */
+  credentials?: CredentialCache;
 }): UpstreamConnector {
   const { upstream } = deps;
-  return upstream.kind === 'stdio'
-    ? stdioConnector(upstream, deps.logger)
-    : httpConnector(upstream, deps.signer, deps.clock);
+  if (upstream.kind === 'http') return httpConnector(upstream, deps.signer, deps.clock);
+  const stdio = stdioConnector(upstream, deps.logger);
+  const { credentials } = deps;
+  if (credentials === undefined) return stdio;
+  return {
+    ...stdio,
+    open: (identity) =>
+      new BrokeredTransport(credentials, identity, (env) => stdio.open(identity, env), deps.logger),
+  };
 }
 
-function stdioConnector(config: StdioUpstreamConfig, logger: Logger): UpstreamConnector {
+/**
+ * True when `transport` was started with brokered credentials that have expired since. The owner of the
+ * transport replaces it (a fresh child, with fresh credentials) before using it again: the session relay
+ * on the session's next request, the stateless bridge by retiring the user's pooled connection.
+ */
+export function credentialsExpired(transport: Transport): boolean {
+  return transport instanceof BrokeredTransport && transport.expired();
+}
+
+/**
+ * A stdio transport whose child is spawned only at `start()`, once the broker's credentials for this
+ * identity are known; their `env` is added to the child's environment. A broker failure fails `start()`,
+ * so the child never runs without the user's credentials (and never with the gateway's own).
+ */
+class BrokeredTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage) => void) | undefined;
+  private inner: Transport | undefined;
+  private credentials: BrokeredCredentials | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly cache: CredentialCache,
+    private readonly identity: UpstreamIdentity,
+    private readonly spawn: (env: Readonly<Record<string, string>>) => Transport,
+    private readonly logger: Logger,
+  ) {}
+
+  expired(): boolean {
+    return this.credentials !== undefined && this.cache.isExpired(this.credentials);
+  }
+
+  async start(): Promise<void> {
+    const { principal, sessionId } = this.identity;
+    const credentials = await this.cache.getCredentials(principal, sessionId);
+    // Closed while the broker answered: spawning now would leak a child nobody owns.
+    if (this.closed) throw new Error('upstream transport closed before it started');
+    this.credentials = credentials;
+    const inner = this.spawn(credentials.env ?? {});
+    inner.onmessage = (message) => this.onmessage?.(message);
+    inner.onerror = (error) => this.onerror?.(error);
+    inner.onclose = () => {
+      // The per-user stateless connection owns its user-level entry; a session's is dropped when it ends.
+      if (sessionId === undefined) this.cache.dropUser(principal);
+      this.onclose?.();
+    };
+    this.inner = inner;
+    this.logger.debug(
+      { sessionId, user: principal.subject, credentialEnv: Object.keys(credentials.env ?? {}) },
+      'upstream started with brokered credentials',
+    );
+    await inner.start();
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (this.inner === undefined) throw new Error('upstream transport not started');
+    await this.inner.send(message, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inner === undefined) this.onclose?.();
+    else await this.inner.close();
+  }
+}
+
+interface StdioConnector extends UpstreamConnector {
+  open(identity: UpstreamIdentity, extraEnv?: Readonly<Record<string, string>>): Transport;
+}
+
+function stdioConnector(config: StdioUpstreamConfig, logger: Logger): StdioConnector {
   return {
     kind: 'stdio',
     describe: () => `stdio: ${[config.command, ...config.args].join(' ')}`,
-    open({ principal, sessionId }) {
+    open({ principal, sessionId }, extraEnv: Readonly<Record<string, string>> = {}) {
       const names = config.identityEnv;
       const env: Record<string, string> = {
         ...getDefaultEnvironment(),
         ...config.env,
+        // Brokered credentials never override the identity variables below.
+        ...extraEnv,
         [names.userId]: principal.subject,
         [names.email]: principal.email ?? '',
         [names.scopes]: principal.scopes.join(' '),
@@ -91,6 +176,7 @@ function httpConnector(
   clock: Clock,
 ): UpstreamConnector {
   const audience = config.audience ?? config.url;
+  const minter = createAudienceTokenMinter({ signer, clock });
   return {
     kind: 'http',
     describe: () => `http: ${config.url}`,
@@ -103,21 +189,14 @@ function httpConnector(
         const { principal } = identity;
         if (cached !== undefined && cached.expiresAt - REMINT_MARGIN_SECONDS > now) return cached.token;
         // Never the client's token: a fresh identity, audience-bound to this upstream (no token passthrough).
-        const expiresInSeconds = Math.min(config.tokenTtlSeconds, Math.max(5, principal.expiresAt - now));
-        const minted = await signer.sign({
-          subject: principal.subject,
+        // The minter caps the lifetime at the principal's own expiry (and refuses an expired principal).
+        const minted = await minter.mint(principal, {
           audience,
-          expiresInSeconds,
-          claims: {
-            ...(principal.email === undefined ? {} : { email: principal.email }),
-            ...(principal.name === undefined ? {} : { name: principal.name }),
-            scope: principal.scopes.join(' '),
-            ...(sessionId === undefined ? {} : { sid: sessionId }),
-            original_iss: principal.issuer,
-          },
+          ttlSeconds: config.tokenTtlSeconds,
+          ...(sessionId === undefined ? {} : { sessionId }),
         });
-        cached = { token: minted, expiresAt: now + expiresInSeconds };
-        return minted;
+        cached = { token: minted.token, expiresAt: minted.expiresAt };
+        return minted.token;
       };
       return new StreamableHTTPClientTransport(new URL(config.url), {
         authProvider: { token },

@@ -293,6 +293,27 @@ export const authorizationServerSchema = z
       })
       .strict()
       .default({ enabled: true, perIpPerHour: 20 }),
+    /**
+     * RFC 8693 token exchange at the token endpoint: a confidential client trades a user's Gatehouse
+     * access token for a short-lived token bound to another service. Off unless `audiences` lists one.
+     */
+    tokenExchange: z
+      .object({
+        /**
+         * Services tokens may be exchanged for, compared exactly with the request's `audience` (or
+         * `resource`). Default none, which disables the grant (`unsupported_grant_type`).
+         */
+        audiences: z.array(z.string().min(1)).default([]),
+        /** Lifetime of an exchanged token, in seconds; never past the subject token's own expiry. Default 300. */
+        ttlSeconds: z.number().int().min(1).max(3600).default(300),
+        /**
+         * Client ids allowed to exchange; each must be a confidential client. Default: every client in
+         * `clients` that has a `clientSecret` (dynamically registered clients never).
+         */
+        clients: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .default({ audiences: [], ttlSeconds: 300 }),
     loginThrottle: z
       .object({
         /** Failed sign-ins per username per window before that username is throttled. Default 5. */
@@ -314,6 +335,47 @@ export const authorizationServerSchema = z
     message: 'no way to sign in: enable localAccounts or configure federation',
     path: ['localAccounts'],
   });
+
+export const supabaseDownstreamSchema = z
+  .object({
+    /** `iss` of minted tokens: `https://<project-ref>.supabase.co/auth/v1`. */
+    issuer: url,
+    /** The project's legacy HS256 JWT secret (at least 32 bytes). Prefer `secretFile`. */
+    secret: z.string().min(32, 'must be at least 32 bytes').optional(),
+    /** A file holding the secret (trailing newline ignored). */
+    secretFile: z.string().min(1).optional(),
+    /** The project's asymmetric private signing key (PKCS#8 PEM or private JWK JSON). Prefer `privateKeyFile`. */
+    privateKey: z.string().min(1).optional(),
+    /** A file holding the private key. */
+    privateKeyFile: z.string().min(1).optional(),
+    /** `kid` of the private key, as listed in the project's JWKS. Required with `privateKey`. */
+    kid: z.string().min(1).optional(),
+    /** Algorithm of the private key. Default `ES256`. */
+    algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
+    /** Lifetime of each minted token, in seconds; never past the user's own token. Default 60. */
+    ttlSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict()
+  .refine(
+    (v) =>
+      [v.secret, v.secretFile, v.privateKey, v.privateKeyFile].filter((field) => field !== undefined)
+        .length === 1,
+    { message: 'set exactly one of secret, secretFile, privateKey and privateKeyFile', path: ['secret'] },
+  )
+  .refine((v) => (v.privateKey === undefined && v.privateKeyFile === undefined) || v.kid !== undefined, {
+    message: 'kid is required with an asymmetric key',
+    path: ['kid'],
+  });
+
+export const downstreamSchema = z
+  .object({
+    /**
+     * Mint Supabase user tokens (`role`/`aud` `authenticated`) so tools call Supabase as the user.
+     * Default: off.
+     */
+    supabase: supabaseDownstreamSchema.optional(),
+  })
+  .strict();
 
 export const sessionsSchema = z
   .object({
@@ -396,6 +458,17 @@ export const websocketSchema = z
   })
   .strict();
 
+export const diagnosticsSchema = z
+  .object({
+    /**
+     * Add the `gatehouse_whoami`, `gatehouse_validate_token` and `gatehouse_sessions` tools to the
+     * upstream's tool list (answered by Gatehouse, never forwarded; they describe the caller only).
+     * Default false.
+     */
+    enabled: z.boolean().default(false),
+  })
+  .strict();
+
 export const storeSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -419,10 +492,14 @@ export const configSchema = z
     auth: authSchema.default(authSchema.parse({})),
     authorizationServer: authorizationServerSchema.default(authorizationServerSchema.parse({})),
     sessions: sessionsSchema.default(sessionsSchema.parse({})),
+    /** Credentials Gatehouse mints for services tools call (Supabase user tokens). */
+    downstream: downstreamSchema.default({}),
     /** The legacy 2024-11-05 HTTP+SSE transport (`GET /sse`, `POST /messages`). */
     legacySse: legacySseSchema.default(legacySseSchema.parse({})),
     /** MCP over WebSocket, with `Authorization` on the upgrade or a first `hello` message. */
     websocket: websocketSchema.default(websocketSchema.parse({})),
+    /** Opt-in diagnostics tools for the MCP endpoint. */
+    diagnostics: diagnosticsSchema.default(diagnosticsSchema.parse({})),
     /** Default: SQLite under `dataDir`. */
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z
@@ -448,5 +525,8 @@ export type JwksVerifierConfig = z.output<typeof jwksVerifierSchema>;
 export type SessionsConfig = z.output<typeof sessionsSchema>;
 export type LegacySseConfig = z.output<typeof legacySseSchema>;
 export type WebSocketConfig = z.output<typeof websocketSchema>;
+export type DiagnosticsConfig = z.output<typeof diagnosticsSchema>;
 export type AuthorizationServerConfig = z.output<typeof authorizationServerSchema>;
 export type PreRegisteredClientConfig = z.output<typeof preRegisteredClientSchema>;
+export type SupabaseDownstreamConfig = z.output<typeof supabaseDownstreamSchema>;
+export type TokenExchangeConfig = AuthorizationServerConfig['tokenExchange'];

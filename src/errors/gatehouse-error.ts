@@ -38,6 +38,8 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_PASSWORD_POLICY: 400,
   /** A stored password hash cannot be read (unknown algorithm, malformed, parameters out of bounds). */
   ERR_PASSWORD_HASH_INVALID: 500,
+  /** Library mode: `currentPrincipal()` was called outside a request Gatehouse authenticated (a bug, never a default user). */
+  ERR_NO_REQUEST_CONTEXT: 500,
 } as const;
 
 export type GatehouseErrorCode = keyof typeof GATEHOUSE_ERROR_STATUS;

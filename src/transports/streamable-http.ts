@@ -2,6 +2,7 @@ import { isInitializeRequest, isJsonContentType, isLegacyRequest } from '@modelc
 import { SessionRelay } from '../bridge/session-relay.js';
 import type { StatelessBridge } from '../bridge/stateless.js';
 import type { UpstreamConnector } from '../bridge/upstream.js';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { jsonRpcError } from '../errors/render.js';
 import { authenticate, type BearerVerifier } from '../guard/bearer.js';
@@ -21,6 +22,8 @@ export interface StreamableHttpOptions {
   readonly maxBodyBytes: number;
   readonly startTimeoutMs: number;
   readonly logger: Logger;
+  /** The `gatehouse_*` diagnostics tools, when enabled (both eras). */
+  readonly diagnostics?: Diagnostics | undefined;
 }
 
 export interface StreamableHttpEndpoint {
@@ -61,6 +64,7 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
         logger,
         initializeParams: isRecord(initialize) ? initialize : undefined,
         startTimeoutMs: options.startTimeoutMs,
+        diagnostics: options.diagnostics,
       });
       relays.set(record.id, relay);
     } else {
@@ -69,7 +73,7 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
     return relay;
   }
 
-  async function post(request: Request, principal: Principal): Promise<Response> {
+  async function post(request: Request, principal: Principal, cacheHit: boolean): Promise<Response> {
     if (!isJsonContentType(request.headers.get('content-type'))) {
       throw new GatehouseError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
     }
@@ -80,7 +84,8 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
       if (error instanceof JsonRpcParseError) return jsonRpcError(400, -32700, error.message);
       throw error;
     }
-    if (!(await isLegacyRequest(request, body))) return options.stateless.handle(request, body, principal);
+    if (!(await isLegacyRequest(request, body)))
+      return options.stateless.handle(request, body, principal, { cacheHit });
 
     const sessionId = request.headers.get(SESSION_HEADER);
     if (isInitializeRequest(body)) {
@@ -90,7 +95,7 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
       const record = await sessions.open(principal, 'streamable-http', { initialize: body.params });
       const relay = relayFor(record, principal);
       try {
-        return withSessionId(await relay.handle(request, body), record.id);
+        return withSessionId(await relay.handle(request, body, { cacheHit }), record.id);
       } catch (error) {
         await sessions.end(record.id, principal).catch(() => undefined);
         throw error;
@@ -103,7 +108,7 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
       );
     }
     const record = await resumeOwn(sessionId, principal);
-    return withSessionId(await relayFor(record, principal).handle(request, body), record.id);
+    return withSessionId(await relayFor(record, principal).handle(request, body, { cacheHit }), record.id);
   }
 
   /**
@@ -126,12 +131,12 @@ export function createStreamableHttpEndpoint(options: StreamableHttpOptions): St
       if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
         return methodNotAllowed();
       }
-      const { principal } = await authenticate(
+      const { principal, cacheHit } = await authenticate(
         request.headers.get('authorization') ?? undefined,
         options.verifier,
         options.requiredScopes,
       );
-      if (method === 'POST') return post(request, principal);
+      if (method === 'POST') return post(request, principal, cacheHit);
 
       // GET and DELETE exist only for 2025-era sessions; without a session they are the stateless
       // revision's 405 (which a 2025 client also reads as "no standalone stream here").
