@@ -10,8 +10,6 @@ import type {
   UpstreamConfig,
   VerifierConfig,
 } from './config/schema.js';
-import { createSealer } from './crypto/seal.js';
-import { loadSecretKey } from './crypto/secret-key.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/tools.js';
 import {
   type CredentialBroker,
@@ -37,8 +35,9 @@ import { openStores } from './stores/open.js';
 import type { Stores } from './stores/ports.js';
 import { createVerificationCache, type VerificationCache } from './tokens/cache.js';
 import { createJwksVerifier } from './tokens/jwks-verifier.js';
-import { createKeyStore, type KeyStore } from './tokens/keys.js';
+import type { KeyStore } from './tokens/keys.js';
 import { createLocalVerifier } from './tokens/local-verifier.js';
+import { openDeploymentKeys } from './tokens/open-keys.js';
 import { createSecretVerifier } from './tokens/secret-verifier.js';
 import { createTokenSigner, type TokenSigner } from './tokens/sign.js';
 import type { TokenVerifier } from './tokens/verifier.js';
@@ -165,17 +164,8 @@ export async function createGateway(
   const persistent = config.store.kind === 'sqlite';
   if (persistent) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const stores = deps.stores ?? openStores(config);
-  const secretKey = loadSecretKey({
-    configured: config.authorizationServer.secretKey,
-    dataDir: persistent ? config.dataDir : undefined,
-  });
-  logger.info({ source: secretKey.source }, 'secret key');
-  const keys = await createKeyStore({
-    store: stores.signingKeys,
-    sealer: createSealer([secretKey.key]),
-    clock,
-    rotationMs: config.authorizationServer.signingKeyRotationSeconds * 1000,
-  });
+  const { secretKeySource, sealer, keys } = await openDeploymentKeys(config, stores, clock);
+  logger.info({ source: secretKeySource }, 'secret key');
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
   const signer = createTokenSigner({ keys, issuer: urls.issuer, clock });
 
@@ -212,7 +202,7 @@ export async function createGateway(
         signer,
         verifyOwnToken: (token) => localVerifier.verify(token),
         ...(deps.cimdFetch !== undefined && { cimdFetch: deps.cimdFetch }),
-        secretKey: secretKey.key,
+        sealer,
         clock,
         logger,
       })

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { createSealer } from '../crypto/seal.js';
-import { loadSecretKey } from '../crypto/secret-key.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { systemClock } from '../ops/clock.js';
 import { openStores } from '../stores/open.js';
-import { createKeyStore } from '../tokens/keys.js';
+import { openDeploymentKeys } from '../tokens/open-keys.js';
 import { createTokenSigner } from '../tokens/sign.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
@@ -52,16 +50,7 @@ export function registerToken(program: Command): void {
       const stores = openStores(config);
       let token: string;
       try {
-        const secretKey = loadSecretKey({
-          configured: config.authorizationServer.secretKey,
-          dataDir: config.dataDir,
-        });
-        const keys = await createKeyStore({
-          store: stores.signingKeys,
-          sealer: createSealer([secretKey.key]),
-          clock: systemClock,
-          rotationMs: config.authorizationServer.signingKeyRotationSeconds * 1000,
-        });
+        const { keys } = await openDeploymentKeys(config, stores, systemClock);
         const signer = createTokenSigner({ keys, issuer: urls.issuer, clock: systemClock });
         token = await signer.sign({
           subject: flags.user,

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { AuthorizationServerConfig } from '../config/schema.js';
-import { createSealer, type Sealer } from '../crypto/seal.js';
+import type { Sealer } from '../crypto/seal.js';
 import { createAudienceTokenMinter } from '../downstream/minted-token.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
@@ -57,8 +57,8 @@ export interface AuthorizationServerOptions {
   readonly signer: TokenSigner;
   /** Verifies an access token this server issued (signature, issuer, audience, expiry). */
   readonly verifyOwnToken: (token: string) => Promise<Principal>;
-  /** Encrypts secrets at rest. */
-  readonly secretKey: Uint8Array;
+  /** Encrypts secrets at rest (upstream tokens); the same sealer the signing keys use. */
+  readonly sealer: Sealer;
   /** Replaces the `fetch` used to reach the federated identity provider (tests). */
   readonly federationFetch?: typeof fetch;
   /**
@@ -103,7 +103,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   const { config, stores, clock, logger } = options;
   const audit = options.audit ?? createLogAudit(logger);
   const urls = authorizationServerUrls(options.publicUrl, options.issuer, options.jwksUrl);
-  const sealer = createSealer([options.secretKey]);
+  const { sealer } = options;
 
   if (config.clientIdMetadataDocuments.allowPrivateNetworks && options.mode === 'production') {
     throw new GatehouseError(

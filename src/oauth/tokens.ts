@@ -13,6 +13,21 @@ export interface TokenResponse {
   readonly refresh_token?: string;
 }
 
+/** The RFC 6749 §5.1 answer for an issued access token (and the refresh token that came with it). */
+export function bearerResponse(
+  access: { token: string; expiresIn: number },
+  scopes: readonly string[],
+  refreshToken?: string,
+): TokenResponse {
+  return {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    ...(scopes.length > 0 && { scope: scopes.join(' ') }),
+    ...(refreshToken !== undefined && { refresh_token: refreshToken }),
+  };
+}
+
 /** Prefixes make leaked tokens recognisable to secret scanners; the rest is 256 random bits. */
 export const newRefreshToken = (): string => `ghr_${randomBytes(32).toString('base64url')}`;
 export const newAuthorizationCode = (): string => `ghc_${randomBytes(32).toString('base64url')}`;

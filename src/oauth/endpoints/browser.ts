@@ -83,6 +83,9 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       'The sign-in link expired or was opened in another browser. Go back to your app and connect again.',
     );
 
+  const seeOther = (location: string): Response =>
+    new Response(null, { status: 303, headers: { location, 'cache-control': 'no-store' } });
+
   /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
   const redirectToClient = (
     redirectUri: string,
@@ -152,9 +155,17 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     return redirectToClient(request.redirectUri, { code, state: request.state }, status);
   }
 
-  /** Where an interaction goes next once the browser may have signed in. */
-  async function proceed(c: Context, interaction: Interaction, status: 302 | 303): Promise<Response> {
-    const login = await sessions.currentLogin(c);
+  /**
+   * Where an interaction goes next once the browser may have signed in. `signedIn` is the session a
+   * sign-in in this very request created (its cookie is not readable until the next request).
+   */
+  async function proceed(
+    c: Context,
+    interaction: Interaction,
+    status: 302 | 303,
+    signedIn?: LoginSession,
+  ): Promise<Response> {
+    const login = signedIn ?? (await sessions.currentLogin(c));
     if (loginCounts(interaction, login) && (await consentCovers(interaction, login))) {
       const taken = await sessions.takeInteraction(c, interaction.id);
       if (taken === undefined) return expired();
@@ -169,10 +180,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
         status,
       );
     }
-    return new Response(null, {
-      status: 303,
-      headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
-    });
+    return seeOther(interactionUrl(interaction.id));
   }
 
   async function renderLogin(
@@ -276,16 +284,11 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
           error.error.code,
         );
       }
-      const url = new URL(error.redirect.redirectUri);
-      url.searchParams.append('error', error.error.code);
-      if (error.error.description !== undefined)
-        url.searchParams.append('error_description', error.error.description);
-      if (error.redirect.state !== undefined) url.searchParams.append('state', error.redirect.state);
-      url.searchParams.append('iss', urls.issuer);
-      return new Response(null, {
-        status: 302,
-        headers: { location: url.href, 'cache-control': 'no-store' },
-      });
+      return redirectToClient(
+        error.redirect.redirectUri,
+        { error: error.error.code, error_description: error.error.description, state: error.redirect.state },
+        302,
+      );
     }
     const interaction = await sessions.startInteraction(c, request);
     const response = await proceed(c, interaction, 302);
@@ -348,24 +351,10 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       ...(user.name !== undefined && { name: user.name }),
       claims: { username: user.username },
     };
-    await sessions.signIn(c, principal);
+    const login = await sessions.signIn(c, principal);
     audit.record({ type: 'login', outcome: 'success', principal: snapshotPrincipalKey(principal), ip });
-    return withCookies(c, await proceedAfterSignIn(c, interaction, principal));
+    return withCookies(c, await proceed(c, interaction, 303, login));
   });
-
-  /** After a sign-in in this request the cookie is not readable yet: decide from the new session. */
-  async function proceedAfterSignIn(c: Context, interaction: Interaction, principal: PrincipalSnapshot) {
-    const login: LoginSession = { principal, authTime: clock.now() };
-    if (await consentCovers(interaction, login)) {
-      const taken = await sessions.takeInteraction(c, interaction.id);
-      if (taken === undefined) return expired();
-      return complete(taken, login, 303);
-    }
-    return new Response(null, {
-      status: 303,
-      headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
-    });
-  }
 
   app.post(`${OAUTH_PATHS.interaction}/:id/consent`, async (c) => {
     const form = await readForm(c.req.raw);
@@ -383,7 +372,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     if (!loginCounts(interaction, login)) return renderLogin(interaction, 401, { code: 'expired' });
     const decision = form.get('decision');
     if (decision !== 'approve' && decision !== 'deny') {
-      return message(400, 'Invalid request', 'Choose Allow or Deny.');
+      return message(400, 'Invalid request', 'Choose Approve or Deny.');
     }
     const taken = await sessions.takeInteraction(c, interaction.id);
     if (taken === undefined) return expired();
@@ -423,13 +412,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     const interaction = await sessions.findInteraction(c, c.req.param('id'));
     if (interaction === undefined || !sessions.csrfMatches(interaction, form.get('csrf'))) return expired();
     await sessions.signOut(c);
-    return withCookies(
-      c,
-      new Response(null, {
-        status: 303,
-        headers: { location: interactionUrl(interaction.id), 'cache-control': 'no-store' },
-      }),
-    );
+    return withCookies(c, seeOther(interactionUrl(interaction.id)));
   });
 
   // A GET (a link, not a form): see `renderLoginPage`'s `federated`. The CSRF token and the browser
@@ -442,10 +425,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       return message(404, 'Not available', 'No identity provider is configured.');
     }
     const location = await options.federation.begin(interaction.id);
-    return new Response(null, {
-      status: 303,
-      headers: { location: location.href, 'cache-control': 'no-store' },
-    });
+    return seeOther(location.href);
   });
 
   app.get(OAUTH_PATHS.federationCallback, async (c) => {
@@ -471,14 +451,14 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     }
     const interaction = await sessions.findInteraction(c, outcome.interactionId);
     if (interaction === undefined) return expired();
-    await sessions.signIn(c, outcome.principal);
+    const login = await sessions.signIn(c, outcome.principal);
     audit.record({
       type: 'login.federated',
       outcome: 'success',
       principal: snapshotPrincipalKey(outcome.principal),
       ip: options.clientIp(c),
     });
-    return withCookies(c, await proceedAfterSignIn(c, interaction, outcome.principal));
+    return withCookies(c, await proceed(c, interaction, 303, login));
   });
 }
 

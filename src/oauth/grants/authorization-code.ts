@@ -4,7 +4,7 @@ import { tokenHash } from '../../tokens/fingerprint.js';
 import { canonicalResource } from '../authorize-request.js';
 import type { ResolvedClient } from '../clients.js';
 import { verifyS256 } from '../pkce.js';
-import { newRefreshToken, type TokenResponse } from '../tokens.js';
+import { bearerResponse, newRefreshToken, type TokenResponse } from '../tokens.js';
 import { type GrantContext, revokeGrant } from './context.js';
 
 export interface AuthorizationCodeRequest {
@@ -107,11 +107,5 @@ export async function exchangeAuthorizationCode(
     grantId: grant.id,
     detail: { grant_type: 'authorization_code', refresh: issuesRefresh },
   });
-  return {
-    access_token: access.token,
-    token_type: 'Bearer',
-    expires_in: access.expiresIn,
-    ...(grant.scopes.length > 0 && { scope: grant.scopes.join(' ') }),
-    ...(refreshToken !== undefined && { refresh_token: refreshToken }),
-  };
+  return bearerResponse(access, grant.scopes, refreshToken);
 }

@@ -5,7 +5,7 @@ import { snapshotPrincipalKey } from '../../stores/principal-key.js';
 import { tokenHash } from '../../tokens/fingerprint.js';
 import { canonicalResource } from '../authorize-request.js';
 import type { ResolvedClient } from '../clients.js';
-import { newRefreshToken, type TokenResponse } from '../tokens.js';
+import { bearerResponse, newRefreshToken, type TokenResponse } from '../tokens.js';
 import { type GrantContext, revokeGrant } from './context.js';
 
 export interface RefreshRequest {
@@ -81,13 +81,7 @@ export async function refreshGrant(
     if (ref.generation === grant.generation) {
       const next = newRefreshToken();
       const access = await context.issuer.issue(grant, scopes);
-      const response: TokenResponse = {
-        access_token: access.token,
-        token_type: 'Bearer',
-        expires_in: access.expiresIn,
-        ...(scopes.length > 0 && { scope: scopes.join(' ') }),
-        refresh_token: next,
-      };
+      const response = bearerResponse(access, scopes, next);
       const sealed = sealerFromSecret(presented, GRACE_PURPOSE).seal(
         JSON.stringify(response),
         graceContext(grant.id, ref.generation),
