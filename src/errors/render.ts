@@ -65,11 +65,12 @@ export function jsonRpcError(
   return new Response(JSON.stringify(body), { status, headers });
 }
 
-/** Fallback OAuth codes for operational errors on the OAuth endpoints, by status. */
+/**
+ * The OAuth code beside an operational error's stable code: RFC 6749 has no rate-limit code, so a 429
+ * (like a 503) is `temporarily_unavailable`, with `Retry-After` saying when to come back.
+ */
 function oauthCodeFor(error: GatehouseError): string {
-  if (error.status === 429) return 'slow_down';
-  if (error.status >= 500) return 'temporarily_unavailable';
-  return 'invalid_request';
+  return error.status === 429 || error.status >= 500 ? 'temporarily_unavailable' : 'invalid_request';
 }
 
 /**

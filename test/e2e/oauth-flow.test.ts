@@ -439,6 +439,32 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(refused.status).toBe(401);
   });
 
+  it('rate-limits dynamic registration per IP with an OAuth-shaped 429 and Retry-After', async () => {
+    const limited = await startTestGateway({
+      authorizationServer: { dynamicRegistration: { perIpPerHour: 1 } },
+    });
+    try {
+      const body = JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      const send = () =>
+        fetch(`${limited.gateway.urls.publicUrl}/oauth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+      expect((await send()).status).toBe(201);
+      const refused = await send();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('cache-control')).toBe('no-store');
+      expect(await refused.json()).toMatchObject({
+        error: 'temporarily_unavailable',
+        code: 'ERR_RATE_LIMITED',
+      });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('answers malformed token requests with RFC errors', async () => {
     const client = await register();
     const json = await fetch(`${base}/oauth/token`, {
