@@ -14,8 +14,10 @@ import { createDiagnostics, type Diagnostics } from './diagnostics/tools.js';
 import {
   type CredentialBroker,
   type CredentialCache,
+  combineCredentialBrokers,
   createCredentialCache,
 } from './downstream/credential-broker.js';
+import { supabaseCredentialBroker, supabaseMinterFromConfig } from './downstream/minted-token.js';
 import { GatehouseError } from './errors/gatehouse-error.js';
 import { OAuthError } from './errors/oauth-error.js';
 import { renderError, renderOAuthEndpointError } from './errors/render.js';
@@ -39,7 +41,7 @@ import type { KeyStore } from './tokens/keys.js';
 import { createLocalVerifier } from './tokens/local-verifier.js';
 import { openDeploymentKeys } from './tokens/open-keys.js';
 import { createSecretVerifier } from './tokens/secret-verifier.js';
-import { createTokenSigner, type TokenSigner } from './tokens/sign.js';
+import { createTokenSigner, IDENTITY_TOKEN_TYPE, type TokenSigner } from './tokens/sign.js';
 import type { TokenVerifier } from './tokens/verifier.js';
 import { createLegacySseEndpoint, type LegacySseEndpoint } from './transports/legacy-sse.js';
 import { createStreamableHttpEndpoint, type StreamableHttpEndpoint } from './transports/streamable-http.js';
@@ -187,6 +189,24 @@ export async function createGateway(
     clock,
   });
 
+  const supabaseMinter =
+    config.downstream.supabase === undefined
+      ? undefined
+      : supabaseMinterFromConfig(config.downstream.supabase, clock);
+  // The identity tokens an HTTP upstream receives may be exchanged (RFC 8693) by that service.
+  const identityVerifier =
+    upstream?.kind === 'http'
+      ? createLocalVerifier({
+          keys,
+          issuer: urls.issuer,
+          audience: upstream.audience ?? upstream.url,
+          clockToleranceSeconds: config.auth.clockToleranceSeconds,
+          clock,
+          name: 'gatehouse-identity',
+          typ: IDENTITY_TOKEN_TYPE,
+        })
+      : undefined;
+
   const scopesSupported = config.auth.scopesSupported ?? config.auth.requiredScopes;
   const authorizationServer = config.authorizationServer.enabled
     ? createAuthorizationServer({
@@ -201,6 +221,8 @@ export async function createGateway(
         stores,
         signer,
         verifyOwnToken: (token) => localVerifier.verify(token),
+        verifyIdentityToken: identityVerifier && ((token) => identityVerifier.verify(token)),
+        supabaseMinter,
         ...(deps.cimdFetch !== undefined && { cimdFetch: deps.cimdFetch }),
         sealer,
         clock,
@@ -210,10 +232,21 @@ export async function createGateway(
   if (authorizationServer !== undefined) await authorizationServer.start();
 
   const sessions = createSessionManager({ store: stores.sessions, config: config.sessions, clock, logger });
+  // Credentials each user's tools receive: the operator's broker and, with downstream.supabase, a
+  // Supabase user token (a stdio child's environment; library mode's context).
+  const brokers = [
+    ...(deps.credentialBroker === undefined ? [] : [deps.credentialBroker]),
+    ...(supabaseMinter === undefined || config.downstream.supabase === undefined
+      ? []
+      : [supabaseCredentialBroker(supabaseMinter, config.downstream.supabase.env)]),
+  ];
   const credentials =
-    deps.credentialBroker === undefined
+    brokers.length === 0
       ? undefined
-      : createCredentialCache({ broker: deps.credentialBroker, clock });
+      : createCredentialCache({
+          broker: combineCredentialBrokers(brokers),
+          clock,
+        });
   if (credentials !== undefined) sessions.onEnded((id) => credentials.dropSession(id));
   const connector =
     upstream === undefined

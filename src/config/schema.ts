@@ -354,6 +354,12 @@ export const supabaseDownstreamSchema = z
     algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
     /** Lifetime of each minted token, in seconds; never past the user's own token. Default 60. */
     ttlSeconds: z.number().int().min(1).max(3600).default(60),
+    /**
+     * Variable that carries the user's minted token into a stdio upstream's environment. The child is
+     * replaced (its `initialize` replayed) when the token expires, so it never holds an expired one.
+     * Default `SUPABASE_ACCESS_TOKEN`.
+     */
+    env: z.string().regex(ENV_NAME).default('SUPABASE_ACCESS_TOKEN'),
   })
   .strict()
   .refine(
@@ -510,7 +516,17 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .refine(
+    (v) =>
+      !v.authorizationServer.tokenExchange.audiences.includes('authenticated') ||
+      v.downstream.supabase !== undefined,
+    {
+      message:
+        "'authenticated' is Supabase's audience: configure downstream.supabase to exchange tokens for it",
+      path: ['authorizationServer', 'tokenExchange', 'audiences'],
+    },
+  );
 
 /** What the user writes (every field optional where it has a default). */
 export type GatehouseConfigInput = z.input<typeof configSchema>;

@@ -135,3 +135,25 @@ export function createCredentialCache(options: { broker: CredentialBroker; clock
     size: () => entries.size,
   };
 }
+
+/**
+ * One broker from several: each is asked (concurrently) and their results merged — `env` and `values` by
+ * name, a later broker's entry winning, and the earliest `expiresAt`, so the combination is never used
+ * past any part's expiry. Any rejection rejects the whole (fail closed).
+ *
+ * @example
+ * const broker = combineCredentialBrokers([cloudBroker, supabaseCredentialBroker(minter, 'SUPABASE_ACCESS_TOKEN')]);
+ */
+export function combineCredentialBrokers(brokers: readonly CredentialBroker[]): CredentialBroker {
+  const [only] = brokers;
+  if (brokers.length === 1 && only !== undefined) return only;
+  return async (principal, session) => {
+    const parts = await Promise.all(brokers.map((broker) => broker(principal, session)));
+    const expiries = parts.flatMap((part) => (part.expiresAt === undefined ? [] : [part.expiresAt]));
+    return {
+      env: Object.assign({}, ...parts.map((part) => part.env ?? {})),
+      values: Object.assign({}, ...parts.map((part) => part.values ?? {})),
+      ...(expiries.length === 0 ? {} : { expiresAt: Math.min(...expiries) }),
+    };
+  };
+}

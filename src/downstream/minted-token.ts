@@ -8,6 +8,7 @@ import { type Clock, epochSeconds } from '../ops/clock.js';
 import type { KeyStore } from '../tokens/keys.js';
 import { MIN_SECRET_BYTES } from '../tokens/secret-verifier.js';
 import { createTokenSigner, IDENTITY_TOKEN_TYPE, type TokenSigner } from '../tokens/sign.js';
+import type { CredentialBroker } from './credential-broker.js';
 
 /** A token minted for a downstream service. */
 export interface MintedToken {
@@ -214,6 +215,26 @@ export function supabaseMinterFromConfig(
     'ERR_CONFIG_INVALID',
     'downstream.supabase: the secret or private key was not loaded (use loadConfig to read *File fields)',
   );
+}
+
+/** Where {@link supabaseCredentialBroker} puts the token for in-process tools (library mode's `credentials`). */
+export const SUPABASE_TOKEN_VALUE = 'supabaseAccessToken';
+
+/**
+ * The Supabase minter as a credential broker: each user (and session) gets a minted token in `env[envName]`
+ * (a stdio upstream's environment) and `values.supabaseAccessToken` (library mode), expiring with the token,
+ * so the credential cache replaces it — and a stdio child holding it — before it is ever used expired.
+ */
+export function supabaseCredentialBroker(minter: SupabaseTokenMinter, envName: string): CredentialBroker {
+  // `session_id` stays the user's own (a Supabase session), never the Gatehouse session id.
+  return async (principal) => {
+    const { token, expiresAt } = await minter.mint(principal);
+    return {
+      env: { [envName]: token },
+      values: { [SUPABASE_TOKEN_VALUE]: token },
+      expiresAt: expiresAt * 1000,
+    };
+  };
 }
 
 async function importPrivateKey(

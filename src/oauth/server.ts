@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import type { Sealer } from '../crypto/seal.js';
-import { createAudienceTokenMinter } from '../downstream/minted-token.js';
+import { createAudienceTokenMinter, type SupabaseTokenMinter } from '../downstream/minted-token.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import { createLocalAccounts, type LocalAccounts } from '../identity/local-accounts.js';
@@ -57,6 +57,14 @@ export interface AuthorizationServerOptions {
   readonly signer: TokenSigner;
   /** Verifies an access token this server issued (signature, issuer, audience, expiry). */
   readonly verifyOwnToken: (token: string) => Promise<Principal>;
+  /**
+   * Verifies an identity token Gatehouse minted for its HTTP upstream. With it, the token-exchange grant
+   * accepts such a token as a `jwt` subject token, so the upstream service can trade the identity it was
+   * handed (never the client's token) for a token to another service.
+   */
+  readonly verifyIdentityToken?: ((token: string) => Promise<Principal>) | undefined;
+  /** Mints Supabase user tokens: the token-exchange grant uses it for the `authenticated` audience. */
+  readonly supabaseMinter?: SupabaseTokenMinter | undefined;
   /** Encrypts secrets at rest (upstream tokens); the same sealer the signing keys use. */
   readonly sealer: Sealer;
   /** Replaces the `fetch` used to reach the federated identity provider (tests). */
@@ -194,6 +202,8 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
           ),
           ttlSeconds: exchange.ttlSeconds,
           verifySubjectToken: options.verifyOwnToken,
+          verifyIdentityToken: options.verifyIdentityToken,
+          supabaseMinter: options.supabaseMinter,
           revocations,
           minter: createAudienceTokenMinter({ signer: options.signer, clock }),
           audit,

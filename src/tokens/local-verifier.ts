@@ -1,7 +1,7 @@
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import { type KeyStore, SIGNING_ALGORITHM } from './keys.js';
-import { ACCESS_TOKEN_TYPE } from './sign.js';
+import { ACCESS_TOKEN_TYPE, type IDENTITY_TOKEN_TYPE } from './sign.js';
 import { type TokenVerifier, verifyJwt } from './verifier.js';
 
 export interface LocalVerifierOptions {
@@ -15,6 +15,11 @@ export interface LocalVerifierOptions {
   clock: Clock;
   /** Shown in logs and diagnostics. Default `gatehouse`. */
   name?: string | undefined;
+  /**
+   * Required `typ`. Default `at+jwt` (access tokens); `JWT` verifies the identity tokens Gatehouse mints
+   * for an upstream (the token-exchange grant accepts those as subject tokens).
+   */
+  typ?: typeof ACCESS_TOKEN_TYPE | typeof IDENTITY_TOKEN_TYPE | undefined;
 }
 
 /**
@@ -31,7 +36,7 @@ export function createLocalVerifier(options: LocalVerifierOptions): TokenVerifie
   const checks = {
     name,
     algorithms: [SIGNING_ALGORITHM],
-    typ: ACCESS_TOKEN_TYPE,
+    typ: options.typ ?? ACCESS_TOKEN_TYPE,
     issuer,
     audience: options.audience,
     clockToleranceSeconds,

@@ -1,4 +1,9 @@
-import type { AudienceTokenMinter } from '../../downstream/minted-token.js';
+import {
+  type AudienceTokenMinter,
+  type MintedToken,
+  SUPABASE_AUTHENTICATED,
+  type SupabaseTokenMinter,
+} from '../../downstream/minted-token.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { Principal } from '../../identity/principal.js';
 import type { Audit } from '../../ops/audit.js';
@@ -21,6 +26,13 @@ export interface TokenExchangeContext {
   readonly ttlSeconds: number;
   /** Verifies a Gatehouse access token (signature, `typ`, issuer, audience, expiry). */
   readonly verifySubjectToken: (token: string) => Promise<Principal>;
+  /**
+   * Verifies an identity token Gatehouse minted for its HTTP upstream (`typ` `JWT`, that upstream's
+   * audience), accepted as a `jwt` subject token. Absent: only access tokens are accepted.
+   */
+  readonly verifyIdentityToken?: ((token: string) => Promise<Principal>) | undefined;
+  /** Issues the token for the `authenticated` audience (Supabase's) when configured. */
+  readonly supabaseMinter?: SupabaseTokenMinter | undefined;
   readonly revocations: RevocationList;
   readonly minter: AudienceTokenMinter;
   readonly audit: Audit;
@@ -47,8 +59,9 @@ export interface TokenExchangeResponse {
 }
 
 /**
- * RFC 8693 impersonation: a confidential client presents a user's Gatehouse access token and receives a
- * short-lived token for one allowed audience, with the same or fewer scopes. No refresh token is issued;
+ * RFC 8693 impersonation: a confidential client presents a user's Gatehouse access token (or, as a `jwt`,
+ * the identity token Gatehouse minted for its HTTP upstream) and receives a short-lived token for one
+ * allowed audience, with the same or fewer scopes; for `authenticated`, a Supabase user token. No refresh token is issued;
  * delegation (`actor_token`) is not supported. Failures follow §2.2.2: `invalid_request`, `invalid_target`
  * (audience not allowed), `invalid_grant` (subject token invalid, expired or revoked), `invalid_scope`.
  */
@@ -81,11 +94,19 @@ export async function exchangeToken(
   if (request.subjectToken === undefined || request.subjectToken === '') {
     throw fail('invalid_request', 'missing_subject_token', 'subject_token is required');
   }
-  if (request.subjectTokenType !== ACCESS_TOKEN_TYPE_URN) {
+  const verifySubject =
+    request.subjectTokenType === ACCESS_TOKEN_TYPE_URN
+      ? context.verifySubjectToken
+      : request.subjectTokenType === JWT_TYPE_URN
+        ? context.verifyIdentityToken
+        : undefined;
+  if (verifySubject === undefined) {
     throw fail(
       'invalid_request',
       'unsupported_subject_token_type',
-      `subject_token_type must be ${ACCESS_TOKEN_TYPE_URN}`,
+      context.verifyIdentityToken === undefined
+        ? `subject_token_type must be ${ACCESS_TOKEN_TYPE_URN}`
+        : `subject_token_type must be ${ACCESS_TOKEN_TYPE_URN} or ${JWT_TYPE_URN}`,
     );
   }
   if (request.actorToken !== undefined) {
@@ -116,7 +137,7 @@ export async function exchangeToken(
 
   let principal: Principal;
   try {
-    principal = await context.verifySubjectToken(request.subjectToken);
+    principal = await verifySubject(request.subjectToken);
   } catch (error) {
     if (error instanceof OAuthError) {
       throw fail('invalid_grant', `subject_${error.reason ?? 'invalid'}`, 'the subject token is invalid');
@@ -136,13 +157,21 @@ export async function exchangeToken(
     scopes = requested;
   }
 
-  const minted = await context.minter.mint(principal, {
-    audience,
-    ttlSeconds: context.ttlSeconds,
-    scope: scopes,
-    // RFC 8693 §4.3: the client that asked for the token.
-    claims: { client_id: client.clientId },
-  });
+  // Supabase's audience gets Supabase's token shape (no scope: its policies look at `role` and `sub`).
+  const supabase = audience === SUPABASE_AUTHENTICATED ? context.supabaseMinter : undefined;
+  if (supabase === undefined && audience === SUPABASE_AUTHENTICATED) {
+    throw fail('invalid_target', 'audience_not_configured', 'this audience is not configured', principal);
+  }
+  const minted: MintedToken =
+    supabase !== undefined
+      ? await supabase.mint(principal)
+      : await context.minter.mint(principal, {
+          audience,
+          ttlSeconds: context.ttlSeconds,
+          scope: scopes,
+          // RFC 8693 §4.3: the client that asked for the token.
+          claims: { client_id: client.clientId },
+        });
   context.audit.record({
     type: 'oauth.token.exchange',
     outcome: 'success',
@@ -156,6 +185,6 @@ export async function exchangeToken(
     issued_token_type: requestedType,
     token_type: isAccessToken ? 'Bearer' : 'N_A',
     expires_in: minted.expiresIn,
-    ...(scopes.length > 0 && { scope: scopes.join(' ') }),
+    ...(supabase === undefined && scopes.length > 0 && { scope: scopes.join(' ') }),
   };
 }
