@@ -310,6 +310,7 @@ export async function createGateway(
           maxQueuedBytes: config.legacySse.maxQueuedBytes,
           sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
           startTimeoutMs: upstreamStartTimeoutMs(upstream),
+          diagnostics,
           logger,
         })
       : undefined;
@@ -344,6 +345,7 @@ export async function createGateway(
           heartbeatIntervalMs: config.websocket.heartbeatIntervalMs,
           sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
           renderError: (error) => renderError(error, renderContext),
+          diagnostics,
           clock,
           logger,
         })

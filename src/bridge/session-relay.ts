@@ -10,6 +10,7 @@ import {
   type Transport,
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
+import { createDiagnosticsInterceptor, type DiagnosticsInterceptor } from '../diagnostics/interceptor.js';
 import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Principal } from '../identity/principal.js';
@@ -71,13 +72,17 @@ export class SessionRelay {
   private closed = false;
   private principal: Principal;
   private readonly identity: UpstreamIdentity;
-  /** Ids of client `tools/list` requests, whose results get the diagnostics tools appended. */
-  private readonly toolListRequests = new Set<RequestId>();
+  /** The `gatehouse_*` tools in this session's traffic, when enabled. */
+  private readonly diagnostics: DiagnosticsInterceptor | undefined;
 
   constructor(options: SessionRelayOptions) {
     this.options = options;
     this.sessionId = options.sessionId;
     this.principal = options.identity.principal;
+    this.diagnostics =
+      options.diagnostics === undefined
+        ? undefined
+        : createDiagnosticsInterceptor(options.diagnostics, options.logger);
     const relay = this;
     this.identity = {
       get principal() {
@@ -136,14 +141,11 @@ export class SessionRelay {
     upstream: Transport,
     caller: { principal: Principal; cacheHit: boolean },
   ): void {
-    const { diagnostics } = this.options;
-    if (diagnostics !== undefined && isJSONRPCRequest(message)) {
-      if (message.method === 'tools/call' && diagnostics.handles(message.params?.name)) {
-        // Answered here, never forwarded: the upstream does not know these tools.
-        void this.answerDiagnostics(diagnostics, message, exchange, caller);
-        return;
-      }
-      if (message.method === 'tools/list') this.toolListRequests.add(message.id);
+    // Diagnostics calls are answered here, never forwarded: the upstream does not know these tools.
+    const answered = this.diagnostics?.fromClient(message, { ...caller, sessionId: this.sessionId });
+    if (answered !== undefined) {
+      void answered.then((answer) => this.deliver(exchange, answer, undefined));
+      return;
     }
     if (isJSONRPCRequest(message)) {
       this.pending.set(message.id, exchange);
@@ -172,12 +174,7 @@ export class SessionRelay {
       }
       const exchange = this.pending.get(id);
       this.pending.delete(id);
-      if (this.toolListRequests.delete(id) && isJSONRPCResultResponse(message) && this.options.diagnostics) {
-        message = {
-          ...message,
-          result: this.options.diagnostics.appendTools(message.result) as typeof message.result,
-        };
-      }
+      if (this.diagnostics !== undefined) message = this.diagnostics.fromUpstream(message);
       for (const [token, requestId] of this.progressTokens)
         if (requestId === id) this.progressTokens.delete(token);
       if (exchange === undefined) {
@@ -231,33 +228,6 @@ export class SessionRelay {
         'client stream gone; message dropped',
       );
     });
-  }
-
-  private async answerDiagnostics(
-    diagnostics: Diagnostics,
-    request: JSONRPCRequest,
-    exchange: WebStandardStreamableHTTPServerTransport,
-    caller: { principal: Principal; cacheHit: boolean },
-  ): Promise<void> {
-    const params = request.params as { name: string; arguments?: unknown };
-    let answer: JSONRPCMessage;
-    try {
-      const result = await diagnostics.call(params.name, params.arguments, {
-        principal: caller.principal,
-        cacheHit: caller.cacheHit,
-        sessionId: this.sessionId,
-      });
-      answer = { jsonrpc: '2.0', id: request.id, result };
-    } catch (error) {
-      // The cause is logged, never sent: it could quote the input.
-      this.options.logger.warn({ err: error, sessionId: this.sessionId }, 'diagnostics tool failed');
-      answer = {
-        jsonrpc: '2.0',
-        id: request.id,
-        error: { code: -32603, message: 'diagnostics tool failed' },
-      };
-    }
-    this.deliver(exchange, answer, undefined);
   }
 
   private async ensureUpstream(replayInitialize: boolean): Promise<Transport> {

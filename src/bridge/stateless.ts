@@ -199,6 +199,14 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
             sessionId: undefined,
           });
         }
+        if (
+          diagnostics !== undefined &&
+          request.method === 'tools/list' &&
+          upstreamCapabilities.tools === undefined
+        ) {
+          // An upstream without tools would not know the method; the diagnostics tools are the whole list.
+          return { tools: [...diagnostics.tools] };
+        }
         const result = await upstream.request(
           { method: request.method, params: withoutEnvelope(request.params) },
           anyResult,

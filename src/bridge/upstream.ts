@@ -68,6 +68,15 @@ export function credentialsExpired(transport: Transport): boolean {
 }
 
 /**
+ * When the brokered credentials `transport` was started with expire (epoch milliseconds), or `undefined`
+ * (none, not started yet, or never expiring). Relays that keep one upstream for a connection's whole life
+ * (WebSocket, legacy SSE) end the connection then.
+ */
+export function credentialsExpireAt(transport: Transport): number | undefined {
+  return transport instanceof BrokeredTransport ? transport.expiresAt() : undefined;
+}
+
+/**
  * A stdio transport whose child is spawned only at `start()`, once the broker's credentials for this
  * identity are known; their `env` is added to the child's environment. A broker failure fails `start()`,
  * so the child never runs without the user's credentials (and never with the gateway's own).
@@ -86,6 +95,10 @@ class BrokeredTransport implements Transport {
     private readonly spawn: (env: Readonly<Record<string, string>>) => Transport,
     private readonly logger: Logger,
   ) {}
+
+  expiresAt(): number | undefined {
+    return this.credentials?.expiresAt;
+  }
 
   expired(): boolean {
     return this.credentials !== undefined && this.cache.isExpired(this.credentials);

@@ -10,10 +10,18 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Hono } from 'hono';
 import { UPSTREAM_CLOSED_CODE } from '../bridge/session-relay.js';
-import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from '../bridge/upstream.js';
+import {
+  closeUpstream,
+  credentialsExpireAt,
+  credentialsExpired,
+  type UpstreamConnector,
+  type UpstreamIdentity,
+} from '../bridge/upstream.js';
+import { createDiagnosticsInterceptor, type DiagnosticsInterceptor } from '../diagnostics/interceptor.js';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { jsonRpcError } from '../errors/render.js';
-import { authenticate, type BearerVerifier } from '../guard/bearer.js';
+import { type Authenticated, authenticate, type BearerVerifier } from '../guard/bearer.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
@@ -42,6 +50,8 @@ export interface LegacySseOptions {
   readonly maxQueuedBytes: number;
   /** How long an upstream may take to start. */
   readonly startTimeoutMs: number;
+  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
+  readonly diagnostics?: Diagnostics | undefined;
   readonly logger: Logger;
 }
 
@@ -59,7 +69,13 @@ export interface LegacySseEndpoint {
 }
 
 /** Why a legacy stream ended; logged. */
-type EndReason = 'client closed' | 'session ended' | 'upstream exited' | 'slow reader' | 'shutdown';
+type EndReason =
+  | 'client closed'
+  | 'session ended'
+  | 'upstream exited'
+  | 'credentials expired'
+  | 'slow reader'
+  | 'shutdown';
 
 interface LiveStream {
   readonly sessionId: string;
@@ -69,8 +85,11 @@ interface LiveStream {
   principal: Principal;
   /** Client requests the upstream has not answered yet, failed with a JSON-RPC error if it exits. */
   readonly pending: Set<RequestId>;
+  readonly diagnostics: DiagnosticsInterceptor | undefined;
   keepAlive: NodeJS.Timeout | undefined;
   touch: NodeJS.Timeout | undefined;
+  /** Ends the stream when the upstream's brokered credentials expire. */
+  credentialsExpiry: NodeJS.Timeout | undefined;
   over: boolean;
 }
 
@@ -95,7 +114,7 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     if (stream !== undefined) void finish(stream, 'session ended');
   });
 
-  async function guard(request: Request, method: 'GET' | 'POST'): Promise<Principal | Response> {
+  async function guard(request: Request, method: 'GET' | 'POST'): Promise<Authenticated | Response> {
     if (!options.isOriginAllowed(request.headers.get('origin') ?? undefined)) {
       throw new GatehouseError('ERR_ORIGIN_FORBIDDEN', 'Origin not allowed');
     }
@@ -104,17 +123,17 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       response.headers.set('allow', method);
       return response;
     }
-    const { principal } = await authenticate(
+    return authenticate(
       request.headers.get('authorization') ?? undefined,
       options.verifier,
       options.requiredScopes,
     );
-    return principal;
   }
 
   async function handleStream(request: Request): Promise<Response> {
-    const principal = await guard(request, 'GET');
-    if (principal instanceof Response) return principal;
+    const authenticated = await guard(request, 'GET');
+    if (authenticated instanceof Response) return authenticated;
+    const { principal } = authenticated;
     const record = await sessions.open(principal, 'legacy-sse', {});
     const sessionId = record.id;
 
@@ -150,8 +169,13 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       identity,
       principal,
       pending: new Set(),
+      diagnostics:
+        options.diagnostics === undefined
+          ? undefined
+          : createDiagnosticsInterceptor(options.diagnostics, logger),
       keepAlive: undefined,
       touch: undefined,
+      credentialsExpiry: undefined,
       over: false,
     };
     stream = live;
@@ -176,6 +200,15 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       });
     }, options.sessionTouchIntervalMs);
     live.touch.unref();
+    // The upstream never runs on expired credentials: the stream (and session) end with them.
+    const credentialsAt = credentialsExpireAt(upstream);
+    if (credentialsAt !== undefined) {
+      live.credentialsExpiry = setTimeout(
+        () => void finish(live, 'credentials expired'),
+        Math.min(Math.max(0, credentialsAt - Date.now()), MAX_TIMER_MS),
+      );
+      live.credentialsExpiry.unref();
+    }
     logger.info({ sessionId, user: principal.subject }, 'legacy SSE stream opened');
 
     return new Response(sse.body, {
@@ -190,8 +223,9 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
   }
 
   async function handleMessage(request: Request): Promise<Response> {
-    const principal = await guard(request, 'POST');
-    if (principal instanceof Response) return principal;
+    const authenticated = await guard(request, 'POST');
+    if (authenticated instanceof Response) return authenticated;
+    const { principal, cacheHit } = authenticated;
     const sessionId = new URL(request.url).searchParams.get('sessionId');
     if (sessionId === null || sessionId === '') {
       throw new GatehouseError('ERR_SESSION_REQUIRED', 'the sessionId query parameter is required');
@@ -217,6 +251,17 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       return jsonRpcError(400, -32600, 'Invalid Request: not a JSON-RPC message');
     }
     if (principalKey(principal) === principalKey(stream.principal)) stream.principal = principal;
+    if (credentialsExpired(stream.upstream)) {
+      await finish(stream, 'credentials expired');
+      throw new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
+    }
+    const answered = stream.diagnostics?.fromClient(message, { principal, cacheHit, sessionId: record.id });
+    if (answered !== undefined) {
+      const answer = await answered;
+      if (!stream.over && !stream.sse.event('message', JSON.stringify(answer)))
+        void finish(stream, 'slow reader');
+      return new Response('Accepted', { status: 202, headers: { 'content-type': 'text/plain' } });
+    }
     if (isJSONRPCRequest(message)) stream.pending.add(message.id);
     try {
       await stream.upstream.send(message);
@@ -234,7 +279,8 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
       if (message.id !== undefined) stream.pending.delete(message.id);
     }
-    if (!stream.sse.event('message', JSON.stringify(message))) void finish(stream, 'slow reader');
+    const shown = stream.diagnostics?.fromUpstream(message) ?? message;
+    if (!stream.sse.event('message', JSON.stringify(shown))) void finish(stream, 'slow reader');
   }
 
   async function finish(stream: LiveStream, reason: EndReason): Promise<void> {
@@ -243,6 +289,7 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     streams.delete(stream.sessionId);
     clearInterval(stream.keepAlive);
     clearInterval(stream.touch);
+    clearTimeout(stream.credentialsExpiry);
     const { sessionId, sse, upstream } = stream;
     const fields = { sessionId, user: stream.principal.subject, reason };
     if (reason === 'slow reader') {
@@ -263,7 +310,12 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
         logger.info(fields, 'legacy SSE stream closed');
       }
       // Requests still waiting get an answer rather than hang until the client's timeout.
-      const why = reason === 'upstream exited' ? 'the upstream MCP server exited before answering' : reason;
+      const why =
+        reason === 'upstream exited'
+          ? 'the upstream MCP server exited before answering'
+          : reason === 'credentials expired'
+            ? 'the upstream credentials expired; open a new stream'
+            : reason;
       for (const id of stream.pending) {
         sse.event(
           'message',
@@ -303,6 +355,9 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     },
   };
 }
+
+/** Node timers overflow beyond 2^31-1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 async function withTimeout(promise: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

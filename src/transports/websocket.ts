@@ -2,7 +2,15 @@ import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type JSONRPCMessage, parseJSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { closeUpstream, type UpstreamConnector, type UpstreamIdentity } from '../bridge/upstream.js';
+import {
+  closeUpstream,
+  credentialsExpireAt,
+  credentialsExpired,
+  type UpstreamConnector,
+  type UpstreamIdentity,
+} from '../bridge/upstream.js';
+import { createDiagnosticsInterceptor, type DiagnosticsInterceptor } from '../diagnostics/interceptor.js';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import { authenticate, type BearerVerifier } from '../guard/bearer.js';
@@ -34,6 +42,11 @@ export const WS_CLOSE = {
   principalMismatch: 4409,
   /** The session ended under the connection (idle timeout, absolute lifetime, ended by its user). */
   sessionEnded: 4410,
+  /**
+   * The credentials the upstream was started with (credential broker, `downstream.supabase`) expired; the
+   * upstream is stopped rather than run on them. Reconnect to get a fresh upstream with fresh ones.
+   */
+  credentialsExpired: 4411,
   /** Per-user connect rate limit or per-user session cap. */
   limited: 4429,
   /** The upstream MCP server could not be started or exited. */
@@ -68,6 +81,8 @@ export interface WebSocketEndpointOptions {
   readonly sessionTouchIntervalMs: number;
   /** Renders an error exactly as the MCP endpoint does (status, `WWW-Authenticate`, `Retry-After`). */
   readonly renderError: (error: unknown) => Response;
+  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
+  readonly diagnostics?: Diagnostics | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -236,6 +251,10 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     private stalledBeats = 0;
     private helloTimer: NodeJS.Timeout | undefined;
     private expiryTimer: NodeJS.Timeout | undefined;
+    private readonly diagnostics: DiagnosticsInterceptor | undefined =
+      options.diagnostics === undefined
+        ? undefined
+        : createDiagnosticsInterceptor(options.diagnostics, logger);
     private lastTouchAt = 0;
     private released: Promise<void> | undefined;
     readonly closedEvent: Promise<void>;
@@ -380,14 +399,26 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         }
         // The connection's token is checked again for every message: revocation holds from the moment it
         // is recorded, as on the MCP endpoint.
+        let cacheHit: boolean;
         try {
-          await options.verifier.verify(this.token);
+          ({ cacheHit } = await options.verifier.verify(this.token));
         } catch (error) {
           return this.refuseAuth(error);
         }
         const upstream = this.upstream;
         if (this.closing || upstream === undefined) return;
+        if (credentialsExpired(upstream))
+          return this.closeWith(WS_CLOSE.credentialsExpired, 'credentials_expired');
         this.touch();
+        const answered = this.diagnostics?.fromClient(parsed as JSONRPCMessage, {
+          principal: this.principal,
+          cacheHit,
+          sessionId: this.session?.id,
+        });
+        if (answered !== undefined) {
+          await answered.then((answer) => this.toClient(answer));
+          return;
+        }
         handedOff = true;
         // Not awaited: an HTTP upstream's send can last as long as the call, and a cancellation behind it
         // must not wait. The bytes stay counted until the transport has taken them.
@@ -501,6 +532,8 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
           this.closeWith(WS_CLOSE.upstreamFailed, 'upstream_closed');
         };
         await transport.start();
+        // The upstream's credentials are known now: their expiry ends the connection too.
+        this.scheduleExpiry();
       } catch (error) {
         logger.error(
           { err: error, sessionId: accepted.session.id },
@@ -512,7 +545,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
 
     private toClient(message: JSONRPCMessage): void {
       if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
-      const data = JSON.stringify(message);
+      const data = JSON.stringify(this.diagnostics?.fromUpstream(message) ?? message);
       const waiting = this.ws.bufferedAmount;
       // The one place output can pile up: the socket's send buffer. Refusing to grow it past the bound
       // (instead of queueing elsewhere) is what keeps a client that does not read from costing memory.
@@ -541,17 +574,23 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       this.closeWith(code, reason);
     }
 
+    /** Closes the connection when its token (4401) or the upstream's credentials (4411) expire. */
     private scheduleExpiry(): void {
       clearTimeout(this.expiryTimer);
       const principal = this.principal;
       if (principal === undefined) return;
-      const remainingMs = principal.expiresAt * 1000 - options.clock.now();
+      const credentialsAt = this.upstream === undefined ? undefined : credentialsExpireAt(this.upstream);
+      const at = Math.min(principal.expiresAt * 1000, credentialsAt ?? Number.POSITIVE_INFINITY);
       this.expiryTimer = setTimeout(
         () => {
-          if (principal.expiresAt * 1000 > options.clock.now()) return this.scheduleExpiry();
+          const now = options.clock.now();
+          if (credentialsAt !== undefined && credentialsAt <= now) {
+            return this.closeWith(WS_CLOSE.credentialsExpired, 'credentials_expired');
+          }
+          if (principal.expiresAt * 1000 > now) return this.scheduleExpiry();
           this.closeWith(WS_CLOSE.unauthenticated, 'token_expired');
         },
-        Math.min(Math.max(0, remainingMs), MAX_TIMER_MS),
+        Math.min(Math.max(0, at - options.clock.now()), MAX_TIMER_MS),
       );
     }
 

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/identity/principal.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { text } from '../helpers/mcp.js';
+import { eventually, isAlive } from '../helpers/wait.js';
 
 const crashy = fileURLToPath(new URL('../fixtures/crashy-server.ts', import.meta.url));
 
@@ -29,23 +30,6 @@ async function sseClient(gw: TestGateway, token: string): Promise<Client> {
 
 async function whoami(client: Client): Promise<Who> {
   return JSON.parse(text(await client.callTool({ name: 'whoami', arguments: {} }))) as Who;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** Reads server-sent events off a raw response body, one `{ event, data }` at a time. */

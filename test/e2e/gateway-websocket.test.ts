@@ -1,137 +1,19 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ClientOptions, WebSocket as WS } from 'ws';
+import { WebSocket as WS } from 'ws';
 import type { GatehouseConfigInput } from '../../src/config/schema.js';
 import { createTokenSigner } from '../../src/tokens/sign.js';
 import { WS_CLOSE } from '../../src/transports/websocket.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { text } from '../helpers/mcp.js';
+import { isAlive } from '../helpers/wait.js';
+import { connectRaw, RawClient, type Refusal, wsUrl } from '../helpers/websocket.js';
 
 const crashy = fileURLToPath(new URL('../fixtures/crashy-server.ts', import.meta.url));
 const flood = fileURLToPath(new URL('../fixtures/flood-server.ts', import.meta.url));
-
-const PROTOCOL_VERSION = '2025-06-18';
-
-function wsUrl(gw: TestGateway): string {
-  const url = new URL(gw.gateway.config.websocket.path, gw.mcpUrl);
-  url.protocol = 'ws:';
-  return url.href;
-}
-
-interface Refusal {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface Closed {
-  code: number;
-  reason: string;
-}
-
-/** A plain `ws` client that speaks JSON-RPC by hand, so every byte on the wire is the test's. */
-class RawClient {
-  readonly closed: Promise<Closed>;
-  private readonly inbox: Array<Record<string, unknown>> = [];
-  private readonly waiters: Array<{
-    match: (message: Record<string, unknown>) => boolean;
-    resolve: (message: Record<string, unknown>) => void;
-  }> = [];
-  private seq = 0;
-
-  constructor(readonly ws: WS) {
-    ws.on('message', (data) => {
-      const message = JSON.parse(String(data)) as Record<string, unknown>;
-      const index = this.waiters.findIndex((waiter) => waiter.match(message));
-      if (index === -1) {
-        this.inbox.push(message);
-        return;
-      }
-      const [waiter] = this.waiters.splice(index, 1);
-      waiter?.resolve(message);
-    });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
-    });
-  }
-
-  /** The first message (already received or still to come) that `match` accepts; rejects if the socket closes first. */
-  next(match: (message: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
-    const index = this.inbox.findIndex(match);
-    if (index !== -1) return Promise.resolve(this.inbox.splice(index, 1)[0] as Record<string, unknown>);
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ match, resolve });
-      void this.closed.then((closed) => reject(new Error(`socket closed: ${closed.code} ${closed.reason}`)));
-    });
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  async request(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-    const id = ++this.seq;
-    this.send({ jsonrpc: '2.0', id, method, params });
-    return this.next((message) => message.id === id && !('method' in message));
-  }
-
-  async hello(token: string): Promise<Record<string, unknown>> {
-    this.send({ op: 'hello', token });
-    return this.next((message) => message.op === 'hello_ack');
-  }
-
-  async initialize(): Promise<void> {
-    const answer = await this.request('initialize', {
-      protocolVersion: PROTOCOL_VERSION,
-      capabilities: {},
-      clientInfo: { name: 'raw-ws', version: '1.0.0' },
-    });
-    expect(answer.result).toBeDefined();
-    this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-  }
-
-  async call(name: string, args: Record<string, unknown> = {}): Promise<string> {
-    const answer = await this.request('tools/call', { name, arguments: args });
-    return text(answer.result);
-  }
-
-  async whoami(): Promise<{ userId: string; email: string | null; sessionId: string | null; pid: number }> {
-    return JSON.parse(await this.call('whoami'));
-  }
-
-  close(): Promise<Closed> {
-    this.ws.close();
-    return this.closed;
-  }
-}
-
-/** Opens a socket; rejects with the HTTP answer when the gateway refuses the upgrade. */
-function connectRaw(
-  gw: TestGateway,
-  options: { token?: string; origin?: string; protocols?: string[] } = {},
-): Promise<RawClient> {
-  const clientOptions: ClientOptions = {
-    headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
-    ...(options.origin === undefined ? {} : { origin: options.origin }),
-  };
-  const ws = new WS(wsUrl(gw), options.protocols ?? ['mcp'], clientOptions);
-  const client = new RawClient(ws);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(client));
-    ws.once('unexpected-response', (_request, response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => {
-        body += chunk.toString('utf8');
-      });
-      response.on('end', () => reject({ status: response.statusCode ?? 0, headers: response.headers, body }));
-    });
-    ws.once('error', reject);
-  });
-}
 
 async function refusal(gw: TestGateway, options: { token?: string; origin?: string } = {}): Promise<Refusal> {
   const outcome = await connectRaw(gw, options).then(
@@ -168,15 +50,6 @@ async function mcpChallenge(gw: TestGateway, token: string): Promise<string | nu
   });
   expect(response.status).toBe(401);
   return response.headers.get('www-authenticate');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // The SDK's WebSocket transport uses the global `WebSocket` (absent on Node 20) and can set no headers;
