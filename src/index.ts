@@ -2,6 +2,13 @@
 export { createGateway, type Gateway, type GatewayDeps, type GatewayUrls, gatewayUrls } from './app.js';
 export { type LoadConfigOptions, loadConfig } from './config/load.js';
 export {
+  assertProductionReady,
+  PRODUCTION_REFUSALS,
+  type ProductionIssue,
+  type ProductionRefusal,
+  productionIssues,
+} from './config/production.js';
+export {
   configSchema,
   type GatehouseConfig,
   type GatehouseConfigInput,
@@ -57,6 +64,13 @@ export {
   type NodeMiddleware,
 } from './library/protect.js';
 export { type Clock, createManualClock, systemClock } from './ops/clock.js';
+export {
+  type DoctorCheck,
+  type DoctorOptions,
+  type DoctorReport,
+  type DoctorStatus,
+  runDoctor,
+} from './ops/doctor.js';
 export { createLogger, type Logger } from './ops/logger.js';
 export { type RunningGateway, serveGateway } from './server.js';
 export { createSessionManager, type SessionManager } from './sessions/manager.js';

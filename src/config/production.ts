@@ -87,6 +87,18 @@ export function productionIssues(config: GatehouseConfig): ProductionIssue[] {
           : `the HS256 secret of verifier "${verifier.name}" is too weak (under 32 bytes or under ${MIN_DISTINCT_CHARACTERS} distinct characters)`,
     });
   });
+  const supabase = config.downstream.supabase;
+  const mintingSecretWeakness = supabase?.secret === undefined ? undefined : secretWeakness(supabase.secret);
+  if (mintingSecretWeakness !== undefined) {
+    issues.push({
+      code: mintingSecretWeakness,
+      path: 'downstream.supabase.secret',
+      message:
+        mintingSecretWeakness === 'dev_secret'
+          ? "the Supabase JWT secret tokens are minted with is a published development secret; use the project's own"
+          : `the Supabase JWT secret tokens are minted with is too weak (under 32 bytes or under ${MIN_DISTINCT_CHARACTERS} distinct characters)`,
+    });
+  }
   const secretKey = config.authorizationServer.secretKey;
   if (secretKey !== undefined) {
     const bytes = Buffer.from(secretKey.trim(), 'base64url');
@@ -140,7 +152,11 @@ export function productionIssues(config: GatehouseConfig): ProductionIssue[] {
 /**
  * Refuses to start in `mode: production` with a development setting: throws `ERR_CONFIG_INVALID` whose
  * message names every reason and whose `details.issues` lists `{ code, path, message }`. Does nothing in
- * development mode.
+ * development mode. `gatehouse serve` calls it at start-up; an embedder calls it before serving.
+ *
+ * @example
+ * const config = loadConfig({ env: process.env });
+ * assertProductionReady(config); // throws ERR_CONFIG_INVALID in production mode with `auth.devTokens: true`
  */
 export function assertProductionReady(config: GatehouseConfig): void {
   if (config.mode !== 'production') return;

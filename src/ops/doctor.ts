@@ -3,11 +3,17 @@ import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { buildVerifier, gatewayUrls } from '../app.js';
 import { isLoopbackHost, productionIssues, secretWeakness } from '../config/production.js';
-import type { GatehouseConfig, Hs256VerifierConfig, JwksVerifierConfig } from '../config/schema.js';
+import type {
+  GatehouseConfig,
+  Hs256VerifierConfig,
+  JwksVerifierConfig,
+  SupabaseDownstreamConfig,
+} from '../config/schema.js';
 import { createSealer } from '../crypto/seal.js';
 import { loadSecretKey, SECRET_KEY_FILE } from '../crypto/secret-key.js';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
+import type { FederationConfig } from '../identity/oidc-config.js';
 import { createMemoryStores } from '../stores/memory/index.js';
 import type { SigningKeyStore, Stores } from '../stores/ports.js';
 import { createSqliteStores } from '../stores/sqlite/index.js';
@@ -21,10 +27,16 @@ export type DoctorStatus = 'ok' | 'warn' | 'fail';
 
 /** One finding. Never carries a secret or a token: secrets appear as length and fingerprint only. */
 export interface DoctorCheck {
-  /** Stable id: `config`, `production`, `store`, `secretKey`, `signingKeys`, `verifier:<name>`, … */
+  /**
+   * Stable id: `config`, `production`, `store`, `secretKey`, `signingKeys`, `verifier:<name>`,
+   * `metadata:<name>`, `clock:<name>`, `authorizationServer`, `federation`, `federation:jwks`,
+   * `federation:clock`, `fingerprint:<name>`, `token`.
+   */
   readonly id: string;
   readonly status: DoctorStatus;
+  /** One line for a person; its wording may change. Match on `id`, `status` and `details.reason` instead. */
   readonly summary: string;
+  /** Machine-readable facts; a failing network or file check carries a stable `reason` code here. */
   readonly details?: Record<string, unknown>;
   /** What to do next. */
   readonly hints?: readonly string[];
@@ -41,8 +53,12 @@ export interface DoctorReport {
 export interface DoctorOptions {
   /** A token to decode, route and verify. Never echoed. */
   readonly token?: string | undefined;
-  /** Fingerprints the operator expects, by verifier name (or `secretKey`), e.g. from the other deployment. */
+  /**
+   * Fingerprints the operator expects, by verifier name (or `secretKey`), e.g. from the other deployment:
+   * `sha256:<hex>` or bare hex, at least 8 digits (a full `sha256sum` works).
+   */
   readonly expectFingerprints?: ReadonlyMap<string, string> | undefined;
+  /** Time source for clock-skew and expiry checks. Default the system clock. */
   readonly clock?: Clock | undefined;
   /** Largest tolerated difference between an issuer's `Date` header and the local clock, in ms. Default 30 s. */
   readonly maxClockSkewMs?: number | undefined;
@@ -67,12 +83,17 @@ function sameFingerprint(a: string, b: string): boolean {
 }
 
 /**
- * Checks a deployment without changing it: configuration, production readiness, store, secret key,
- * signing keys, each verifier (HS256 fingerprint; JWKS reachability, key ids, issuer metadata, clock
- * skew), the authorization server, expected fingerprints and, optionally, one token.
+ * Checks a deployment without changing it: configuration, production readiness, store and secret key
+ * (including file permissions), signing keys, each verifier (HS256 fingerprint; JWKS reachability, key
+ * ids, issuer metadata, clock skew), the authorization server and its federated identity provider
+ * (discovery, JWKS, clock skew), expected fingerprints and, optionally, one token. Never throws for
+ * something it checks: an unreachable endpoint or unreadable file is a failing check. `ok` is false
+ * when any check failed; `gatehouse doctor` exits 1 then.
  *
  * @example
+ * const config = loadConfig({ env: process.env });
  * const report = await runDoctor(config, { token, expectFingerprints: new Map([['supabase', 'sha256:…']]) });
+ * for (const check of report.checks) if (check.status !== 'ok') console.warn(check.id, check.summary);
  */
 export async function runDoctor(config: GatehouseConfig, options: DoctorOptions = {}): Promise<DoctorReport> {
   const clock = options.clock ?? systemClock;
@@ -109,12 +130,24 @@ export async function runDoctor(config: GatehouseConfig, options: DoctorOptions 
         checks.push(...(await jwksChecks(verifier, clock, maxSkewMs)));
       }
     }
-    if (config.authorizationServer.enabled) checks.push(...(await authorizationServerChecks(config, urls)));
+    if (config.authorizationServer.enabled) {
+      checks.push(authorizationServerCheck(config, urls));
+      const federation = config.authorizationServer.federation;
+      if (federation !== undefined) checks.push(...(await federationChecks(federation, clock, maxSkewMs)));
+    }
+
+    const supabase = config.downstream.supabase;
+    const minting = supabase === undefined ? undefined : supabaseMintingCheck(supabase);
+    if (minting !== undefined) checks.push(minting.check);
 
     const fingerprints = new Map(hs256Fingerprints);
     if (secret.described !== undefined) fingerprints.set('secretKey', secret.described);
-    for (const [name, expected] of options.expectFingerprints ?? []) {
-      checks.push(expectationCheck(name, expected, fingerprints));
+    if (minting?.secret !== undefined) fingerprints.set('downstream.supabase', minting.secret);
+    const expectations = new Map<string, string>();
+    for (const [name, wanted] of options.expectFingerprints ?? []) {
+      checks.push(expectationCheck(name, wanted, fingerprints));
+      const parsed = parseFingerprint(wanted);
+      if (parsed !== undefined) expectations.set(name, parsed);
     }
 
     if (options.token !== undefined) {
@@ -137,9 +170,7 @@ export async function runDoctor(config: GatehouseConfig, options: DoctorOptions 
           // Reported by the verifier's own check.
         }
       }
-      checks.push(
-        await tokenCheck(options.token, verifiers, hs256Fingerprints, options.expectFingerprints, clock),
-      );
+      checks.push(await tokenCheck(options.token, verifiers, hs256Fingerprints, expectations, clock));
     }
   } finally {
     await opened.stores?.close();
@@ -172,7 +203,17 @@ function modeOf(path: string): number | undefined {
   }
 }
 
-const octal = (mode: number) => `0${mode.toString(8)}`;
+const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
+type Audience = 'group' | 'others';
+
+/** Who besides the owner may read, write or enter a file or directory with this mode; empty when nobody. */
+function exposedTo(mode: number): Audience[] {
+  const who: Audience[] = [];
+  if ((mode & 0o070) !== 0) who.push('group');
+  if ((mode & 0o007) !== 0) who.push('others');
+  return who;
+}
 
 async function storeCheck(
   config: GatehouseConfig,
@@ -198,12 +239,29 @@ async function storeCheck(
       },
     };
   }
+  // A warning, not a failure: what the database holds is hashed (codes, refresh tokens, passwords) or
+  // sealed with the secret key (signing keys, upstream tokens), so the file alone gives no secret away.
+  const exposures: string[] = [];
   const dirMode = modeOf(dataDir);
+  if (dirMode !== undefined) {
+    details.dataDirMode = octal(dirMode);
+    const who = exposedTo(dirMode);
+    if (who.length > 0) {
+      details.dataDirExposedTo = who;
+      exposures.push(`data directory ${dataDir} is open to ${who.join(' and ')} (${octal(dirMode)})`);
+      hints.push(`chmod 700 ${dataDir}`);
+    }
+  }
   const fileMode = modeOf(path);
-  if (dirMode !== undefined) details.dataDirMode = octal(dirMode);
-  if (fileMode !== undefined) details.fileMode = octal(fileMode);
-  if (dirMode !== undefined && (dirMode & 0o077) !== 0) hints.push(`chmod 700 ${dataDir}`);
-  if (fileMode !== undefined && (fileMode & 0o077) !== 0) hints.push(`chmod 600 ${path}`);
+  if (fileMode !== undefined) {
+    details.fileMode = octal(fileMode);
+    const who = exposedTo(fileMode);
+    if (who.length > 0) {
+      details.fileExposedTo = who;
+      exposures.push(`database ${path} is open to ${who.join(' and ')} (${octal(fileMode)})`);
+      hints.push(`chmod 600 ${path}`);
+    }
+  }
   let stores: Stores;
   try {
     stores = createSqliteStores({ path });
@@ -221,10 +279,10 @@ async function storeCheck(
   return {
     check: {
       id: 'store',
-      status: hints.length > 0 ? 'warn' : 'ok',
+      status: exposures.length > 0 ? 'warn' : 'ok',
       summary:
-        hints.length > 0
-          ? `SQLite store readable, but others may read it (${[details.dataDirMode, details.fileMode].join(', ')})`
+        exposures.length > 0
+          ? `SQLite store answers, but ${exposures.join('; ')}: other accounts on this host can read its accounts, grants and sessions`
           : `SQLite store at ${path} answers`,
       details,
       ...(hints.length > 0 && { hints }),
@@ -262,18 +320,27 @@ function secretKeyCheck(config: GatehouseConfig): {
     const loaded = loadSecretKey({ configured, dataDir: config.dataDir });
     const described = describeSecret(loaded.key);
     const mode = loaded.source === 'configured' ? undefined : modeOf(file);
-    const loose = mode !== undefined && (mode & 0o077) !== 0;
+    const who = mode === undefined ? [] : exposedTo(mode);
+    const base = `${loaded.source === 'configured' ? 'configured' : `file ${file}`}: ${described.length} bytes, ${described.fingerprint}`;
+    // The key opens every sealed signing key and upstream token: a copy lets its reader forge Gatehouse's
+    // tokens and act upstream as any user. In production mode the doctor fails it, as ssh refuses a
+    // readable private key; in development it warns, since a checkout's umask often leaves files 0644.
+    const production = config.mode === 'production';
     return {
       check: {
         id: 'secretKey',
-        status: loose ? 'warn' : 'ok',
-        summary: `${loaded.source === 'configured' ? 'configured' : `file ${file}`}: ${described.length} bytes, ${described.fingerprint}`,
+        status: who.length === 0 ? 'ok' : production ? 'fail' : 'warn',
+        summary:
+          mode === undefined || who.length === 0
+            ? base
+            : `${base}; mode ${octal(mode)} opens it to ${who.join(' and ')}, who could read it and unseal the signing keys and upstream tokens${production ? '' : ' (a failure in production mode)'}`,
         details: {
           source: loaded.source,
           ...described,
           ...(mode !== undefined && { fileMode: octal(mode) }),
+          ...(who.length > 0 && { reason: 'file_exposed', exposedTo: who }),
         },
-        ...(loose && { hints: [`chmod 600 ${file}`] }),
+        ...(who.length > 0 && { hints: [`chmod 600 ${file}`] }),
       },
       key: loaded.key,
       described,
@@ -387,6 +454,48 @@ function hs256Check(verifier: Hs256VerifierConfig): {
   };
 }
 
+/**
+ * `downstream.supabase`: the secret (or key) Supabase user tokens are minted with, by length and
+ * fingerprint (compare with `--expect-fingerprint downstream.supabase=sha256:…` against the project's).
+ */
+function supabaseMintingCheck(supabase: SupabaseDownstreamConfig): {
+  check: DoctorCheck;
+  secret?: { length: number; fingerprint: string };
+} {
+  const id = 'downstream:supabase';
+  const scope = `issuer ${supabase.issuer}, ${supabase.ttlSeconds} s tokens, stdio variable ${supabase.env}`;
+  if (supabase.secret !== undefined) {
+    const secret = describeSecret(supabase.secret);
+    const weakness = secretWeakness(supabase.secret);
+    return {
+      check: {
+        id,
+        status: weakness === undefined ? 'ok' : 'warn',
+        summary: `Supabase minting secret (HS256): ${secret.length} bytes, ${secret.fingerprint}; ${scope}${
+          weakness === undefined
+            ? ''
+            : ` (${weakness === 'dev_secret' ? 'a published development secret' : 'a weak secret'})`
+        }`,
+        details: { kind: 'hs256', ...secret, issuer: supabase.issuer },
+      },
+      secret,
+    };
+  }
+  if (supabase.privateKey !== undefined) {
+    const key = describeSecret(supabase.privateKey.trim());
+    return {
+      check: {
+        id,
+        status: 'ok',
+        summary: `Supabase minting key (${supabase.algorithm}, kid ${supabase.kid ?? '?'}): ${key.length} bytes, ${key.fingerprint}; ${scope}`,
+        details: { kind: supabase.algorithm, kid: supabase.kid ?? null, ...key, issuer: supabase.issuer },
+      },
+      secret: key,
+    };
+  }
+  return { check: { id, status: 'fail', summary: 'the Supabase minting secret or key was not loaded' } };
+}
+
 interface Fetched {
   readonly status: number;
   readonly body: unknown;
@@ -440,6 +549,64 @@ function skewCheck(id: string, source: string, skewMs: number | undefined, maxSk
     : { id, status: 'ok', summary: text, details: { skewSeconds: seconds } };
 }
 
+interface DescribedKey {
+  readonly kid: string | null;
+  readonly kty: string | null;
+  readonly alg: string | null;
+}
+
+type JwksProbe =
+  | { readonly ok: true; readonly keys: readonly DescribedKey[]; readonly skewMs: number | undefined }
+  | {
+      readonly ok: false;
+      readonly reason: 'jwks_unreachable' | 'jwks_http_status' | 'jwks_no_key_set';
+      /** Names the URL and what went wrong; the caller adds what it means. */
+      readonly problem: string;
+      /** `undefined` when nothing answered. */
+      readonly answered: { readonly skewMs: number | undefined } | undefined;
+    };
+
+/** Fetches a key set and lists its keys (ids and algorithms only); every failure is a value, never thrown. */
+async function probeJwks(url: string, timeoutMs: number, clock: Clock): Promise<JwksProbe> {
+  let fetched: Fetched;
+  try {
+    fetched = await fetchJson(url, timeoutMs, clock);
+  } catch (error) {
+    return {
+      ok: false,
+      reason: 'jwks_unreachable',
+      problem: `JWKS at ${url} unreachable (${describeFetchError(error)})`,
+      answered: undefined,
+    };
+  }
+  const keys = (fetched.body as { keys?: unknown } | undefined)?.keys;
+  if (fetched.status !== 200 || !Array.isArray(keys)) {
+    return {
+      ok: false,
+      reason: fetched.status !== 200 ? 'jwks_http_status' : 'jwks_no_key_set',
+      problem: `JWKS at ${url} answered ${fetched.status}${Array.isArray(keys) ? '' : ' without a key set'}`,
+      answered: { skewMs: fetched.skewMs },
+    };
+  }
+  const text = (key: unknown, name: string): string | null => {
+    const value = typeof key === 'object' && key !== null ? (key as Record<string, unknown>)[name] : null;
+    return typeof value === 'string' ? value : null;
+  };
+  return {
+    ok: true,
+    keys: keys.map((key: unknown) => ({
+      kid: text(key, 'kid'),
+      kty: text(key, 'kty'),
+      alg: text(key, 'alg'),
+    })),
+    skewMs: fetched.skewMs,
+  };
+}
+
+const kidList = (keys: readonly DescribedKey[]) => keys.map((key) => key.kid ?? '(none)').join(', ');
+const algList = (keys: readonly DescribedKey[]) =>
+  [...new Set(keys.map((key) => key.alg ?? '(unspecified)'))].join(', ');
+
 async function jwksChecks(
   verifier: JwksVerifierConfig,
   clock: Clock,
@@ -447,45 +614,33 @@ async function jwksChecks(
 ): Promise<DoctorCheck[]> {
   const id = `verifier:${verifier.name}`;
   const checks: DoctorCheck[] = [];
-  let skewMs: number | undefined;
-  try {
-    const fetched = await fetchJson(verifier.jwksUrl, verifier.timeoutMs, clock);
-    skewMs = fetched.skewMs;
-    const keys = (fetched.body as { keys?: unknown } | undefined)?.keys;
-    if (fetched.status !== 200 || !Array.isArray(keys)) {
-      checks.push({
-        id,
-        status: 'fail',
-        summary: `JWKS at ${verifier.jwksUrl} answered ${fetched.status}${Array.isArray(keys) ? '' : ' without a key set'}`,
-      });
-    } else {
-      const described = keys.map((key: Record<string, unknown>) => ({
-        kid: typeof key.kid === 'string' ? key.kid : null,
-        kty: typeof key.kty === 'string' ? key.kty : null,
-        alg: typeof key.alg === 'string' ? key.alg : null,
-      }));
-      const accepted: readonly string[] = verifier.algorithms;
-      const usable = described.filter((key) => key.alg === null || accepted.includes(key.alg));
-      checks.push({
-        id,
-        status: usable.length > 0 ? 'ok' : 'fail',
-        summary:
-          usable.length > 0
-            ? `JWKS reachable: ${described.length} key(s), kids ${described.map((key) => key.kid ?? '(none)').join(', ')}; algorithms ${[...new Set(described.map((key) => key.alg ?? '(unspecified)'))].join(', ')}`
-            : `JWKS has no key for the accepted algorithms ${accepted.join(', ')}`,
-        details: {
-          kind: 'jwks',
-          jwksUrl: verifier.jwksUrl,
-          keys: described,
-          algorithms: verifier.algorithms,
-        },
-      });
-    }
-  } catch (error) {
+  const probe = await probeJwks(verifier.jwksUrl, verifier.timeoutMs, clock);
+  let answered = probe.ok || probe.answered !== undefined;
+  let skewMs = probe.ok ? probe.skewMs : probe.answered?.skewMs;
+  if (!probe.ok) {
     checks.push({
       id,
       status: 'fail',
-      summary: `JWKS at ${verifier.jwksUrl} unreachable (${describeFetchError(error)}); tokens from ${verifier.issuer} get 503`,
+      summary: `${probe.problem}; tokens from ${verifier.issuer} get 503`,
+      details: { kind: 'jwks', jwksUrl: verifier.jwksUrl, reason: probe.reason },
+    });
+  } else {
+    const accepted: readonly string[] = verifier.algorithms;
+    const usable = probe.keys.filter((key) => key.alg === null || accepted.includes(key.alg));
+    checks.push({
+      id,
+      status: usable.length > 0 ? 'ok' : 'fail',
+      summary:
+        usable.length > 0
+          ? `JWKS reachable: ${probe.keys.length} key(s), kids ${kidList(probe.keys)}; algorithms ${algList(probe.keys)}`
+          : `JWKS at ${verifier.jwksUrl} has no key for the accepted algorithms ${accepted.join(', ')}`,
+      details: {
+        kind: 'jwks',
+        jwksUrl: verifier.jwksUrl,
+        keys: probe.keys,
+        algorithms: verifier.algorithms,
+        ...(usable.length === 0 && { reason: 'jwks_no_usable_key' }),
+      },
     });
   }
 
@@ -495,8 +650,10 @@ async function jwksChecks(
       id: `metadata:${verifier.name}`,
       status: 'warn',
       summary: `no issuer metadata reachable for ${verifier.issuer} (openid-configuration, oauth-authorization-server)`,
+      details: { reason: 'metadata_unreachable' },
     });
   } else {
+    answered = true;
     skewMs ??= metadata.skewMs;
     const doc = metadata.body as { issuer?: unknown; jwks_uri?: unknown };
     const problems: string[] = [];
@@ -511,10 +668,23 @@ async function jwksChecks(
         problems.length > 0
           ? `issuer metadata at ${metadata.url} disagrees with the configuration: ${problems.join('; ')}`
           : `issuer metadata at ${metadata.url} matches`,
+      details: {
+        url: metadata.url,
+        ...(problems.length > 0 && {
+          reason: doc.issuer !== verifier.issuer ? 'issuer_mismatch' : 'jwks_uri_mismatch',
+        }),
+      },
     });
   }
-  checks.push(skewCheck(`clock:${verifier.name}`, verifier.name, skewMs, maxSkewMs));
+  // With nothing answering there is no Date header to compare; the failures above already say so.
+  if (answered) checks.push(skewCheck(`clock:${verifier.name}`, verifier.name, skewMs, maxSkewMs));
   return checks;
+}
+
+/** Where OpenID Connect Discovery 1.0 §4 (and oauth4webapi, which signs users in) looks: issuer + path. */
+function openidConfigurationUrl(issuer: string): string {
+  const parsed = new URL(issuer);
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 }
 
 async function issuerMetadata(
@@ -546,11 +716,10 @@ async function issuerMetadata(
   return undefined;
 }
 
-async function authorizationServerChecks(
+function authorizationServerCheck(
   config: GatehouseConfig,
   urls: ReturnType<typeof gatewayUrls>,
-): Promise<DoctorCheck[]> {
-  const checks: DoctorCheck[] = [];
+): DoctorCheck {
   const publicUrl = new URL(urls.publicUrl);
   const problems: string[] = [];
   if (publicUrl.protocol !== 'https:' && !isLoopbackHost(publicUrl.hostname)) {
@@ -561,42 +730,136 @@ async function authorizationServerChecks(
   }
   if (config.server.publicUrl === undefined)
     problems.push('server.publicUrl is not set (derived from host and port)');
-  checks.push({
+  return {
     id: 'authorizationServer',
     status: problems.length > 0 ? 'warn' : 'ok',
     summary: problems.length > 0 ? problems.join('; ') : `issuer ${urls.issuer}, resource ${urls.resource}`,
     details: { publicUrl: urls.publicUrl, issuer: urls.issuer, resource: urls.resource },
+  };
+}
+
+/**
+ * The upstream identity provider as sign-in will meet it: its discovery document (fetched where
+ * oauth4webapi fetches it, issuer compared exactly as ID tokens carry it), its key set, and its clock.
+ */
+async function federationChecks(
+  federation: FederationConfig,
+  clock: Clock,
+  maxSkewMs: number,
+): Promise<DoctorCheck[]> {
+  const { issuer, timeoutMs } = federation;
+  const discoveryUrl = openidConfigurationUrl(issuer);
+  const fail = (reason: string, summary: string): DoctorCheck => ({
+    id: 'federation',
+    status: 'fail',
+    summary: `${summary}; sign-in through ${federation.name} will fail`,
+    details: { idp: federation.name, issuer, discoveryUrl, reason },
   });
-  const federation = config.authorizationServer.federation;
-  if (federation !== undefined) {
-    const metadata = await issuerMetadata(federation.issuer, federation.timeoutMs, systemClock);
-    const issuer = (metadata?.body as { issuer?: unknown } | undefined)?.issuer;
-    checks.push(
-      metadata === undefined
-        ? {
-            id: 'federation',
-            status: 'fail',
-            summary: `federation issuer ${federation.issuer} unreachable: no discovery document; sign-in will fail`,
-          }
-        : issuer !== federation.issuer
-          ? {
-              id: 'federation',
-              status: 'fail',
-              summary: `federation discovery at ${metadata.url} names issuer ${String(issuer)}, not ${federation.issuer}`,
-            }
-          : { id: 'federation', status: 'ok', summary: `federation issuer ${federation.issuer} reachable` },
-    );
+  let discovery: Fetched;
+  try {
+    discovery = await fetchJson(discoveryUrl, timeoutMs, clock);
+  } catch (error) {
+    return [
+      fail(
+        'discovery_unreachable',
+        `federation issuer ${issuer} unreachable: GET ${discoveryUrl} failed (${describeFetchError(error)})`,
+      ),
+    ];
   }
+  const clockOf = (skewMs: number | undefined) =>
+    skewCheck('federation:clock', `identity provider ${federation.name}`, skewMs, maxSkewMs);
+  const doc = discovery.body;
+  if (discovery.status !== 200 || typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    return [
+      fail(
+        'discovery_failed',
+        `federation discovery at ${discoveryUrl} answered ${discovery.status}${discovery.status === 200 ? ' without a JSON document' : ''}`,
+      ),
+      clockOf(discovery.skewMs),
+    ];
+  }
+  const metadata = doc as Record<string, unknown>;
+  if (metadata.issuer !== issuer) {
+    return [
+      fail(
+        'issuer_mismatch',
+        `federation discovery at ${discoveryUrl} names issuer ${JSON.stringify(metadata.issuer)}, not the configured ${JSON.stringify(issuer)} (compared exactly: a trailing "/" matters)`,
+      ),
+      clockOf(discovery.skewMs),
+    ];
+  }
+  const missing = ['authorization_endpoint', 'token_endpoint'].filter(
+    (field) => typeof metadata[field] !== 'string',
+  );
+  if (missing.length > 0) {
+    return [
+      fail('endpoints_missing', `federation discovery at ${discoveryUrl} lacks ${missing.join(' and ')}`),
+      clockOf(discovery.skewMs),
+    ];
+  }
+  const checks: DoctorCheck[] = [
+    {
+      id: 'federation',
+      status: 'ok',
+      summary: `federation issuer ${issuer} answers discovery at ${discoveryUrl}`,
+      details: { idp: federation.name, issuer, discoveryUrl },
+    },
+  ];
+  const jwksUri = metadata.jwks_uri;
+  if (typeof jwksUri !== 'string') {
+    checks.push({
+      id: 'federation:jwks',
+      status: 'warn',
+      summary:
+        'discovery names no jwks_uri: ID-token signatures go unchecked (TLS to the token endpoint only)',
+      details: { reason: 'no_jwks_uri' },
+    });
+    checks.push(clockOf(discovery.skewMs));
+    return checks;
+  }
+  const probe = await probeJwks(jwksUri, timeoutMs, clock);
+  if (!probe.ok) {
+    checks.push({
+      id: 'federation:jwks',
+      status: 'fail',
+      summary: `${probe.problem}; ID tokens from ${issuer} cannot be verified, so sign-in will fail`,
+      details: { jwksUrl: jwksUri, reason: probe.reason },
+    });
+  } else {
+    checks.push({
+      id: 'federation:jwks',
+      status: probe.keys.length > 0 ? 'ok' : 'fail',
+      summary:
+        probe.keys.length > 0
+          ? `JWKS reachable: ${probe.keys.length} key(s), kids ${kidList(probe.keys)}; algorithms ${algList(probe.keys)}`
+          : `JWKS at ${jwksUri} is empty; ID tokens from ${issuer} cannot be verified, so sign-in will fail`,
+      details: {
+        jwksUrl: jwksUri,
+        keys: probe.keys,
+        ...(probe.keys.length === 0 && { reason: 'jwks_empty' }),
+      },
+    });
+  }
+  checks.push(clockOf(discovery.skewMs));
   return checks;
 }
 
 function expectationCheck(
   name: string,
-  expected: string,
+  wanted: string,
   fingerprints: ReadonlyMap<string, { length: number; fingerprint: string }>,
 ): DoctorCheck {
   const id = `fingerprint:${name}`;
   const actual = fingerprints.get(name);
+  const expected = parseFingerprint(wanted);
+  if (expected === undefined) {
+    return {
+      id,
+      status: 'fail',
+      summary: `the expected fingerprint for "${name}" is not sha256:<hex> (at least 8 hex digits)`,
+      details: { reason: 'bad_expectation' },
+    };
+  }
   if (actual === undefined) {
     return {
       id,

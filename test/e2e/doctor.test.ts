@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -275,8 +276,13 @@ describe('gatehouse doctor', { timeout: 60_000 }, () => {
     });
     const down = await runCli(['doctor', '--config', 'gatehouse.json', '--json'], dir, cleanEnv());
     expect(down.code).toBe(1);
-    const report = JSON.parse(down.stdout) as { checks: Array<{ id: string; status: string }> };
-    expect(report.checks.find((check) => check.id === 'verifier:down')?.status).toBe('fail');
+    const report = JSON.parse(down.stdout) as {
+      checks: Array<{ id: string; status: string; summary: string; details?: Record<string, unknown> }>;
+    };
+    const verifier = report.checks.find((check) => check.id === 'verifier:down');
+    expect(verifier?.status).toBe('fail');
+    expect(verifier?.details?.reason).toBe('jwks_unreachable');
+    expect(verifier?.summary).toContain(`JWKS at ${origin}/jwks.json unreachable`);
 
     const invalid = await runCli(['doctor', '--json'], dir, cleanEnv({ GATEHOUSE_SERVER__PORT: 'nope' }));
     expect(invalid.code).toBe(2);
@@ -285,6 +291,31 @@ describe('gatehouse doctor', { timeout: 60_000 }, () => {
 
     const usage = await runCli(['doctor', '--expect-fingerprint', 'supabase'], dir, cleanEnv());
     expect(usage.code).toBe(2);
+  });
+
+  it('fails in production mode on a secret key file others can read, and exits 0 once it is 0600', async () => {
+    const dir = setup({ mode: 'production', server: { publicUrl: 'https://mcp.example.com' } });
+    const dataDir = join(dir, 'data');
+    mkdirSync(dataDir, { mode: 0o700 });
+    const secretKey = randomBytes(32).toString('base64url');
+    const keyFile = join(dataDir, 'secret.key');
+    writeFileSync(keyFile, `${secretKey}\n`);
+    chmodSync(keyFile, 0o644);
+    const args = ['doctor', '--config', 'gatehouse.json', '--data-dir', dataDir];
+
+    const exposed = await runCli(args, dir, cleanEnv());
+    expect(exposed.code).toBe(1);
+    expect(exposed.stdout).toMatch(
+      /FAIL\s+secretKey\s+file \S+secret\.key: 32 bytes, sha256:[0-9a-f]{12}; mode 0644/,
+    );
+    expect(exposed.stdout).toContain(`→ chmod 600 ${keyFile}`);
+    expect(exposed.stdout + exposed.stderr).not.toContain(secretKey);
+
+    chmodSync(keyFile, 0o600);
+    const tight = await runCli(args, dir, cleanEnv());
+    expect(tight.code).toBe(0);
+    expect(tight.stdout).toMatch(/ok\s+secretKey\s+file \S+secret\.key: 32 bytes/);
+    expect(tight.stdout + tight.stderr).not.toContain(secretKey);
   });
 
   it('fails in production mode with a development secret, naming the refusal', async () => {

@@ -1,4 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type {
+  DoctorCheck,
+  DoctorOptions,
+  DoctorReport,
+  DoctorStatus,
+  ProductionIssue,
+  ProductionRefusal,
+} from '../../src/index.js';
 import * as api from '../../src/index.js';
 
 describe('public API', () => {
@@ -7,7 +15,9 @@ describe('public API', () => {
       [
         "GatehouseError",
         "OAuthError",
+        "PRODUCTION_REFUSALS",
         "applyPostgresAuthSchema",
+        "assertProductionReady",
         "configSchema",
         "createAudienceTokenMinter",
         "createCredentialCache",
@@ -32,6 +42,8 @@ describe('public API', () => {
         "isGatehouseError",
         "loadConfig",
         "principalKey",
+        "productionIssues",
+        "runDoctor",
         "runWithContext",
         "serveGateway",
         "supabaseMinterFromConfig",
@@ -40,5 +52,16 @@ describe('public API', () => {
         "withUserContext",
       ]
     `);
+  });
+
+  // Checked by the typecheck (tests included): an embedder names these types to read a doctor report.
+  it('exports the doctor and production-check types with the functions that use them', () => {
+    expectTypeOf(api.runDoctor).parameter(1).toEqualTypeOf<DoctorOptions | undefined>();
+    expectTypeOf(api.runDoctor).returns.resolves.toEqualTypeOf<DoctorReport>();
+    expectTypeOf<DoctorReport['checks'][number]>().toEqualTypeOf<DoctorCheck>();
+    expectTypeOf<DoctorCheck['status']>().toEqualTypeOf<DoctorStatus>();
+    expectTypeOf(api.productionIssues).returns.toEqualTypeOf<ProductionIssue[]>();
+    expectTypeOf<ProductionIssue['code']>().toEqualTypeOf<ProductionRefusal>();
+    expect([...api.PRODUCTION_REFUSALS]).toContain('dev_tokens');
   });
 });

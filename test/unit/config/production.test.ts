@@ -60,6 +60,23 @@ describe('production refusals', () => {
       { auth: hs256('your-super-secret-jwt-token-with-at-least-32-characters-long') },
     ],
     ['weak_secret', 'auth.verifiers[0].secret', { auth: hs256('a'.repeat(64)) }],
+    [
+      'dev_secret',
+      'downstream.supabase.secret',
+      {
+        downstream: {
+          supabase: {
+            issuer: 'https://ref.supabase.co/auth/v1',
+            secret: 'super-secret-jwt-token-with-at-least-32-characters-long',
+          },
+        },
+      },
+    ],
+    [
+      'weak_secret',
+      'downstream.supabase.secret',
+      { downstream: { supabase: { issuer: 'https://ref.supabase.co/auth/v1', secret: 'b'.repeat(40) } } },
+    ],
     ['weak_secret', 'auth.verifiers[0].secret', { auth: hs256('abcabcabcabcabcabcabcabcabcabcabcabc') }],
     [
       'weak_secret_key',
