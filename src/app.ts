@@ -110,8 +110,13 @@ export interface Gateway {
   readonly websocket: WebSocketEndpoint | undefined;
   /** The built-in authorization server, unless `authorizationServer.enabled` is false. */
   readonly authorizationServer: AuthorizationServer | undefined;
-  /** The credential broker's cache, when `deps.credentialBroker` is set. */
+  /** The credential broker's cache, when `deps.credentialBroker` or `downstream.supabase` is set. */
   readonly credentials: CredentialCache | undefined;
+  /**
+   * Verifies a token with the request path's verifiers and revocation check, but caches nothing (so
+   * checking a token signs nobody in): what `gatehouse_validate_token` uses.
+   */
+  readonly tokenValidator: BearerVerifier;
   /**
    * Checks the request's Origin and authenticates its bearer token exactly as the MCP endpoint does (same
    * verifiers, verification cache, revocation set and required scopes). Throws `OAuthError` /
@@ -252,14 +257,15 @@ export async function createGateway(
     upstream === undefined
       ? inProcessConnector()
       : createUpstreamConnector({ upstream, signer, clock, logger, credentials });
+  // Same verifiers and revocation check as requests, through a cache that stores nothing.
+  const tokenValidator = withRevocationIfIssuing(
+    createVerificationCache({ verifiers, maxEntries: 0, maxTtlMs: 1, clock }),
+    authorizationServer,
+    localVerifier.name,
+  );
   const diagnostics: Diagnostics | undefined = config.diagnostics.enabled
     ? createDiagnostics({
-        // Same verifiers and revocation check as requests, through a cache that stores nothing.
-        validator: withRevocationIfIssuing(
-          createVerificationCache({ verifiers, maxEntries: 0, maxTtlMs: 1, clock }),
-          authorizationServer,
-          localVerifier.name,
-        ),
+        validator: tokenValidator,
         sessions,
         verificationStats: () => verification.stats(),
         requiredScopes: config.auth.requiredScopes,
@@ -410,6 +416,7 @@ export async function createGateway(
     signer,
     sessions,
     verification,
+    tokenValidator,
     stores,
     logger,
     endpoint,

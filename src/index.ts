@@ -27,6 +27,7 @@ export {
   type CredentialBroker,
   type CredentialCache,
   type CredentialCacheState,
+  combineCredentialBrokers,
   createCredentialCache,
 } from './downstream/credential-broker.js';
 export {
@@ -39,6 +40,7 @@ export {
   type SupabaseMintOptions,
   type SupabaseTokenMinter,
   type SupabaseTokenMinterOptions,
+  supabaseCredentialBroker,
   supabaseMinterFromConfig,
 } from './downstream/minted-token.js';
 export {
@@ -56,6 +58,7 @@ export type { PostgresConnection } from './downstream/postgres-transaction.js';
 export { GatehouseError, type GatehouseErrorCode, isGatehouseError } from './errors/gatehouse-error.js';
 export { OAuthError, type OAuthErrorCode } from './errors/oauth-error.js';
 export { type Principal, principalKey } from './identity/principal.js';
+export type { DiagnosticsToolHost } from './library/diagnostics-tools.js';
 export {
   type CreateGatehouseOptions,
   createGatehouse,

@@ -12,6 +12,8 @@ export interface GatehouseSessionRef {
 export interface GatehouseContext {
   readonly principal: Principal;
   readonly session?: GatehouseSessionRef;
+  /** Whether this request's bearer token was answered from the verification cache (library mode sets it). */
+  readonly cacheHit?: boolean;
   /** Credentials derived for this user (the credential broker's result), when configured. */
   readonly credentials?: unknown;
 }

@@ -3,17 +3,23 @@ import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Env, Hono } from 'hono';
 import { createGateway, type Gateway, type GatewayDeps } from '../app.js';
 import { type ConfigOverrides, loadConfig } from '../config/load.js';
+import type { Diagnostics } from '../diagnostics/tools.js';
 import { type GatehouseContext, type GatehouseSessionRef, runWithContext } from '../downstream/context.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import { systemClock } from '../ops/clock.js';
+import {
+  createLibraryDiagnostics,
+  type DiagnosticsToolHost,
+  registerDiagnosticsTools,
+} from './diagnostics-tools.js';
 import { createSessionOwners } from './session-owners.js';
 
 /**
  * A Web-standard MCP handler, such as `createMcpHandler(...).fetch` from `@modelcontextprotocol/server` or a
  * sessionful `WebStandardStreamableHTTPServerTransport.handleRequest`. It receives the caller as
- * `authInfo` (which the SDK hands to tools as `ctx.http.authInfo`); `authInfo.token` is always `''` so
- * the client's token can never be forwarded anywhere.
+ * `authInfo` (which the SDK hands to tools as `ctx.http.authInfo`); `authInfo.token` is always `''` and
+ * the request arrives without its `Authorization` header, so the client's token can never be forwarded.
  */
 export type McpFetchHandler = (request: Request, options: { authInfo: AuthInfo }) => Promise<Response>;
 
@@ -50,14 +56,33 @@ export interface Gatehouse {
    * Wraps an MCP handler: checks Origin, authenticates the bearer token (401/403 with the same challenges as
    * the gateway), keeps each `Mcp-Session-Id` bound to the user who opened it (404 for anyone else), then
    * runs `handler` inside `runWithContext({ principal, session })` so tools can call `currentPrincipal()`.
+   * The handler's request has no `Authorization` header: tools never see the client's token.
    */
   protect(handler: McpFetchHandler): (request: Request) => Promise<Response>;
   /**
    * The same guard as Node middleware for SDK v1 (`transport.handleRequest(req, res, req.body)` in the next
    * handler, which reads the caller from `req.auth` or `currentPrincipal()`). Register it after the body
-   * parser, so the handler runs in this request's context. Sessions are bound as in {@link protect}.
+   * parser, so the handler runs in this request's context. Sessions are bound as in {@link protect}, and
+   * the `Authorization` header is removed from `req` once verified.
    */
   nodeMiddleware(): NodeMiddleware;
+  /**
+   * Opt-in: adds the gateway's `gatehouse_whoami`, `gatehouse_validate_token` and `gatehouse_sessions` tools
+   * to your `McpServer` (SDK v2, or v1's `McpServer`), whatever `diagnostics.enabled` says. The gateway's
+   * code answers them (the SDK first checks that `token` is a string), for the caller of the request in
+   * progress only: no token, secret or other user's data. Sessions listed are the in-process server's MCP
+   * sessions this user opened; outside a request Gatehouse authenticated, a call is an error.
+   *
+   * @example
+   * ```ts
+   * const mcp = createMcpHandler(() => {
+   *   const server = new McpServer({ name: 'notes', version: '1.0.0' });
+   *   gatehouse.registerDiagnosticsTools(server);
+   *   return server;
+   * });
+   * ```
+   */
+  registerDiagnosticsTools(server: DiagnosticsToolHost): void;
   /**
    * Adds Gatehouse's routes to your Hono app: protected-resource metadata (both forms), JWKS, `/healthz`,
    * `/readyz` and, when enabled, the authorization server; with `handler`, also the protected MCP
@@ -102,20 +127,23 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
     );
   }
   const deps = options.deps ?? {};
+  const clock = deps.clock ?? systemClock;
   const gateway = await createGateway(config, { ...deps, inProcess: true });
   const owners = createSessionOwners({
-    clock: deps.clock ?? systemClock,
+    clock,
     idleTimeoutMs: config.sessions.idleTimeoutMs,
     absoluteLifetimeMs: config.sessions.absoluteLifetimeMs,
     maxEntries: options.maxSessionBindings ?? 100_000,
   });
   const { logger } = gateway;
+  let diagnostics: Diagnostics | undefined;
 
   /** Authenticates and checks the session; returns the context to run in, or the refusal to send. */
   async function admit(request: Request): Promise<GatehouseContext | Response> {
     let principal: Principal;
+    let cacheHit: boolean;
     try {
-      ({ principal } = await gateway.authenticate(request));
+      ({ principal, cacheHit } = await gateway.authenticate(request));
     } catch (error) {
       return gateway.renderError(error);
     }
@@ -138,6 +166,7 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
     }
     return {
       principal,
+      cacheHit,
       ...(session !== undefined && { session }),
       ...(credentials !== undefined && { credentials }),
     };
@@ -158,7 +187,8 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
       const admitted = await admit(request);
       if (admitted instanceof Response) return admitted;
       const authInfo = toAuthInfo(admitted.principal);
-      const response = await runWithContext(admitted, () => handler(request, { authInfo }));
+      const forwarded = withoutAuthorization(request);
+      const response = await runWithContext(admitted, () => handler(forwarded, { authInfo }));
       settle(request, admitted, response.status, response.headers.get(SESSION_HEADER));
       return response;
     };
@@ -167,13 +197,14 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
   function nodeMiddleware(): NodeMiddleware {
     return (req, res, next) => {
       const request = toHeadersOnlyRequest(req);
-      admit(request).then(
-        async (admitted) => {
+      admit(request)
+        .then(async (admitted) => {
           if (admitted instanceof Response) {
             await writeNodeResponse(res, admitted);
             return;
           }
           req.auth = toAuthInfo(admitted.principal);
+          dropAuthorization(req);
           // The session id a handler issues is only visible as the response headers go out.
           const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
           (res as { writeHead: (...args: unknown[]) => ServerResponse }).writeHead = (...args: unknown[]) => {
@@ -182,9 +213,9 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
             return writeHead(...args);
           };
           runWithContext(admitted, () => next());
-        },
-        (error: unknown) => next(error),
-      );
+        })
+        // As Express does for a handler that throws: the error goes to the error middleware, never unhandled.
+        .catch((error: unknown) => next(error));
     };
   }
 
@@ -192,6 +223,10 @@ export async function createGatehouse(options: CreateGatehouseOptions = {}): Pro
     gateway,
     protect,
     nodeMiddleware,
+    registerDiagnosticsTools(server) {
+      diagnostics ??= createLibraryDiagnostics(gateway, owners, clock);
+      registerDiagnosticsTools(server, diagnostics);
+    },
     mount(app, handler) {
       if (handler !== undefined) {
         const guarded = protect(handler);
@@ -212,6 +247,35 @@ function toAuthInfo(principal: Principal): AuthInfo {
     expiresAt: principal.expiresAt,
     extra: { subject: principal.subject, issuer: principal.issuer, verifier: principal.verifier },
   };
+}
+
+/** The request the handler sees: the same, minus the client's token (the SDKs show tools the headers). */
+function withoutAuthorization(request: Request): Request {
+  if (!request.headers.has('authorization')) return request;
+  const headers = new Headers(request.headers);
+  headers.delete('authorization');
+  return new Request(request.url, {
+    method: request.method,
+    headers,
+    body: request.body,
+    signal: request.signal,
+    // A streamed body requires half-duplex (fetch spec); GET and HEAD have none.
+    ...(request.body !== null && { duplex: 'half' }),
+  });
+}
+
+/** SDK v1 builds the tool's `requestInfo.headers` from `req`; the verified token stops here. */
+function dropAuthorization(req: IncomingMessage): void {
+  // Node derives `headers` and `headersDistinct` from `rawHeaders` once, by its original length: both
+  // are materialised before `rawHeaders` shrinks.
+  delete req.headers.authorization;
+  delete req.headersDistinct.authorization;
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] as string;
+    if (name.toLowerCase() !== 'authorization') kept.push(name, req.rawHeaders[i + 1] as string);
+  }
+  req.rawHeaders = kept;
 }
 
 /** Authentication reads headers only, so the Node request's body stays unread for the handler. */

@@ -11,7 +11,19 @@ export interface SessionOwners {
   /** Whether `ownerKey` owns `sessionId`; refreshes its idle timer when it does. */
   owns(sessionId: string, ownerKey: string): boolean;
   release(sessionId: string): void;
+  /** The live sessions `ownerKey` owns, oldest use first (a scan of every binding: for diagnostics only). */
+  list(ownerKey: string): OwnedSession[];
   size(): number;
+}
+
+/** One live binding, as {@link SessionOwners.list} reports it (epoch milliseconds). */
+export interface OwnedSession {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+  /** The binding is dropped at the earlier of this and {@link absoluteExpiresAt}. */
+  readonly idleExpiresAt: number;
+  readonly absoluteExpiresAt: number;
 }
 
 export interface SessionOwnersOptions {
@@ -70,6 +82,22 @@ export function createSessionOwners(options: SessionOwnersOptions): SessionOwner
     },
     release(sessionId) {
       bindings.delete(sessionId);
+    },
+    list(ownerKey) {
+      const now = clock.now();
+      const owned: OwnedSession[] = [];
+      for (const [id, candidate] of bindings) {
+        if (candidate.ownerKey !== ownerKey || live(id, now) === undefined) continue;
+        const absoluteExpiresAt = candidate.createdAt + options.absoluteLifetimeMs;
+        owned.push({
+          id,
+          createdAt: candidate.createdAt,
+          lastUsedAt: candidate.lastUsedAt,
+          idleExpiresAt: Math.min(candidate.lastUsedAt + options.idleTimeoutMs, absoluteExpiresAt),
+          absoluteExpiresAt,
+        });
+      }
+      return owned;
     },
     size: () => bindings.size,
   };

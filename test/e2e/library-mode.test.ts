@@ -23,7 +23,17 @@ function whoamiServer(): McpServer {
     const after = currentPrincipal().subject;
     const viaAuthInfo = ctx.http?.authInfo?.extra?.subject;
     const credential = (currentContext()?.credentials as { cloudToken?: string } | undefined)?.cloudToken;
-    return { content: [{ type: 'text', text: JSON.stringify({ before, after, viaAuthInfo, credential }) }] };
+    // No token passthrough: the request the SDK shows the tool has no Authorization header.
+    const authorization = ctx.http?.req?.headers.get('authorization') ?? null;
+    const seen = {
+      before,
+      after,
+      viaAuthInfo,
+      credential,
+      authorization,
+      authInfoToken: ctx.http?.authInfo?.token,
+    };
+    return { content: [{ type: 'text', text: JSON.stringify(seen) }] };
   });
   return server;
 }
@@ -108,7 +118,14 @@ describe('library mode', () => {
     );
     expect(results).toHaveLength(200);
     for (const { user, seen } of results) {
-      expect(seen).toEqual({ before: user, after: user, viaAuthInfo: user, credential: `cred-for-${user}` });
+      expect(seen).toEqual({
+        before: user,
+        after: user,
+        viaAuthInfo: user,
+        credential: `cred-for-${user}`,
+        authorization: null,
+        authInfoToken: '',
+      });
     }
   });
 
