@@ -5,7 +5,7 @@ import type { CredentialBroker } from '../../src/downstream/credential-broker.js
 import type { Principal } from '../../src/identity/principal.js';
 import { createManualClock } from '../../src/ops/clock.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { text } from '../helpers/mcp.js';
+import { connectClient, text } from '../helpers/mcp.js';
 
 const envEcho = fileURLToPath(new URL('../fixtures/env-echo-server.ts', import.meta.url));
 const CREDENTIAL_TTL_MS = 60_000;
@@ -46,14 +46,11 @@ describe('credential broker (gateway mode, stdio upstream)', () => {
 
   async function connect(user: string, era: '2025' | '2026') {
     const token = await gw.token(user, { expiresInSeconds: 3600 });
-    const client = new Client(
-      { name: 'test', version: '1.0.0' },
-      era === '2026' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
+    const { client, transport } = await connectClient(
+      gw.mcpUrl,
+      token,
+      era === '2026' ? '2026-07-28' : '2025',
     );
-    const transport = new StreamableHTTPClientTransport(gw.mcpUrl, {
-      authProvider: { token: async () => token },
-    });
-    await client.connect(transport);
     const echo = async (): Promise<Echo> =>
       JSON.parse(text(await client.callTool({ name: 'cloud_token', arguments: {} })));
     return { client, transport, echo };

@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import type { CredentialBroker } from '../../src/downstream/credential-broker.js
 import { createManualClock } from '../../src/ops/clock.js';
 import { WS_CLOSE } from '../../src/transports/websocket.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { text } from '../helpers/mcp.js';
+import { connectClient, text } from '../helpers/mcp.js';
 import { eventually, isAlive } from '../helpers/wait.js';
 import { connectRaw, type RawClient } from '../helpers/websocket.js';
 
@@ -123,13 +122,7 @@ describe('diagnostics tools in front of an upstream that has no tools', () => {
   for (const era of ['2025', '2026-07-28'] as const) {
     it(`${era}: the tools capability is announced and the list holds the diagnostics tools`, async () => {
       const token = await gw.token('alice');
-      const client = new Client(
-        { name: 'test', version: '1.0.0' },
-        era === '2025' ? {} : { versionNegotiation: { mode: { pin: '2026-07-28' } } },
-      );
-      await client.connect(
-        new StreamableHTTPClientTransport(gw.mcpUrl, { authProvider: { token: async () => token } }),
-      );
+      const { client } = await connectClient(gw.mcpUrl, token, era);
       expect(client.getServerCapabilities()).toMatchObject({ tools: {}, prompts: expect.any(Object) });
       expect(toolNames(await client.listTools()).sort()).toEqual(DIAGNOSTIC_TOOLS);
       const who = JSON.parse(text(await client.callTool({ name: 'gatehouse_whoami', arguments: {} })));

@@ -1,10 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import {
   InMemoryTransport,
@@ -17,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentPrincipal } from '../../src/downstream/context.js';
 import { createGatehouse, type Gatehouse, type McpFetchHandler } from '../../src/library/protect.js';
 import { silentLogger } from '../../src/ops/logger.js';
+import { type LateServer, serveLate } from '../helpers/late-server.js';
 import { text } from '../helpers/mcp.js';
 
 const HS_SECRET = `hs-secret-${randomBytes(24).toString('hex')}`;
@@ -60,7 +58,7 @@ function sessionfulHandler(gatehouse: Gatehouse, diagnostics: boolean): McpFetch
 }
 
 describe('diagnostics tools in library mode (registerDiagnosticsTools)', () => {
-  let server: ServerType;
+  let server: LateServer;
   let gatehouse: Gatehouse;
   let dataDir: string;
   let mcpUrl: URL;
@@ -74,18 +72,11 @@ describe('diagnostics tools in library mode (registerDiagnosticsTools)', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-library-diagnostics-'));
-    let app: Hono | undefined;
-    server = serve({
-      fetch: (request) => (app === undefined ? new Response(null, { status: 503 }) : app.fetch(request)),
-      hostname: '127.0.0.1',
-      port: 0,
-    });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    const port = (server.address() as AddressInfo).port;
+    server = await serveLate();
     gatehouse = await createGatehouse({
       config: {
         dataDir,
-        server: { publicUrl: `http://127.0.0.1:${port}` },
+        server: { publicUrl: server.publicUrl },
         log: { level: 'silent' },
         authorizationServer: { secretKey: SECRET_KEY },
         auth: { verifiers: [{ kind: 'hs256', name: 'supabase', secret: HS_SECRET, issuer: HS_ISSUER }] },
@@ -104,7 +95,7 @@ describe('diagnostics tools in library mode (registerDiagnosticsTools)', () => {
     const plain = gatehouse.protect(sessionfulHandler(gatehouse, false));
     hono.all('/plain', (c) => plain(c.req.raw));
     gatehouse.mount(hono, sessionfulHandler(gatehouse, true));
-    app = hono;
+    server.setApp(hono);
     mcpUrl = new URL(gatehouse.gateway.urls.resource);
     plainUrl = new URL('/plain', gatehouse.gateway.urls.publicUrl);
   });
@@ -112,8 +103,7 @@ describe('diagnostics tools in library mode (registerDiagnosticsTools)', () => {
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.close()));
     await gatehouse?.close();
-    (server as Server | undefined)?.closeAllConnections();
-    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await server?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -1,9 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { type ServerType, serve } from '@hono/node-server';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
@@ -12,6 +10,7 @@ import { currentContext, currentPrincipal } from '../../src/downstream/context.j
 import { isGatehouseError } from '../../src/errors/gatehouse-error.js';
 import { createGatehouse, type Gatehouse } from '../../src/library/protect.js';
 import { silentLogger } from '../../src/ops/logger.js';
+import { type LateServer, serveLate } from '../helpers/late-server.js';
 import { text } from '../helpers/mcp.js';
 
 function whoamiServer(): McpServer {
@@ -39,7 +38,7 @@ function whoamiServer(): McpServer {
 }
 
 describe('library mode', () => {
-  let server: ServerType;
+  let server: LateServer;
   let gatehouse: Gatehouse;
   let mcpUrl: URL;
   let dataDir: string;
@@ -47,16 +46,9 @@ describe('library mode', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-library-'));
-    let app: Hono | undefined;
-    server = serve({
-      fetch: (request) => (app === undefined ? new Response(null, { status: 503 }) : app.fetch(request)),
-      hostname: '127.0.0.1',
-      port: 0,
-    });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    const port = (server.address() as AddressInfo).port;
+    server = await serveLate();
     gatehouse = await createGatehouse({
-      config: { dataDir, server: { publicUrl: `http://127.0.0.1:${port}` }, log: { level: 'silent' } },
+      config: { dataDir, server: { publicUrl: server.publicUrl }, log: { level: 'silent' } },
       deps: {
         logger: silentLogger,
         // Per-user credentials from the broker reach the tool through the context, never a global.
@@ -66,14 +58,14 @@ describe('library mode', () => {
     const mcp = createMcpHandler(() => whoamiServer());
     const hono = new Hono();
     gatehouse.mount(hono, mcp.fetch);
-    app = hono;
+    server.setApp(hono);
     mcpUrl = new URL(gatehouse.gateway.urls.resource);
   });
 
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.close()));
     await gatehouse?.close();
-    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await server?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ServerType, serve } from '@hono/node-server';
+import { serve } from '@hono/node-server';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
@@ -16,7 +15,8 @@ import { createGatehouse, type Gatehouse } from '../../src/library/protect.js';
 import { createManualClock } from '../../src/ops/clock.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { text } from '../helpers/mcp.js';
+import { freePort, type LateServer, serveLate } from '../helpers/late-server.js';
+import { connectClient, text } from '../helpers/mcp.js';
 
 const envEcho = fileURLToPath(new URL('../fixtures/env-echo-server.ts', import.meta.url));
 const SUPABASE_ISSUER = 'https://abcdefghijklmnop.supabase.co/auth/v1';
@@ -63,16 +63,9 @@ describe('Supabase user tokens reach a gateway-mode stdio tool', () => {
     await gw?.close();
   });
 
-  async function connect(user: string, era: '2025' | '2026') {
+  async function connect(user: string, era: '2025' | '2026-07-28') {
     const token = await gw.token(user, { email: `${user}@example.test`, expiresInSeconds: 3600 });
-    const client = new Client(
-      { name: 'test', version: '1.0.0' },
-      era === '2026' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
-    );
-    const transport = new StreamableHTTPClientTransport(gw.mcpUrl, {
-      authProvider: { token: async () => token },
-    });
-    await client.connect(transport);
+    const { client } = await connectClient(gw.mcpUrl, token, era);
     const echo = async (): Promise<Echo> =>
       JSON.parse(text(await client.callTool({ name: 'cloud_token', arguments: {} })));
     return { client, token, echo };
@@ -120,7 +113,7 @@ describe('Supabase user tokens reach a gateway-mode stdio tool', () => {
   });
 
   it('serves stateless (2026-07-28) requests with the user’s token as well', async () => {
-    const bob = await connect('bob', '2026');
+    const bob = await connect('bob', '2026-07-28');
     const echo = await bob.echo();
     expect((await verifySupabase(echo.supabaseToken as string, clock.now())).payload.sub).toBe('bob');
     await bob.client.close();
@@ -138,17 +131,6 @@ describe('Supabase user tokens reach a gateway-mode stdio tool', () => {
     await client.close();
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('an HTTP upstream exchanges its identity token for a Supabase token (RFC 8693)', () => {
   const SERVICE_SECRET = 'notes-api-secret-that-is-at-least-32-chars';
@@ -278,24 +260,17 @@ describe('an HTTP upstream exchanges its identity token for a Supabase token (RF
 });
 
 describe('library mode: the tool context carries the user’s Supabase token', () => {
-  let server: ServerType;
+  let server: LateServer;
   let gatehouse: Gatehouse;
   let dataDir: string;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-supabase-library-'));
-    let app: Hono | undefined;
-    server = serve({
-      fetch: (request) => (app === undefined ? new Response(null, { status: 503 }) : app.fetch(request)),
-      hostname: '127.0.0.1',
-      port: 0,
-    });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    const port = (server.address() as AddressInfo).port;
+    server = await serveLate();
     gatehouse = await createGatehouse({
       config: {
         dataDir,
-        server: { publicUrl: `http://127.0.0.1:${port}` },
+        server: { publicUrl: server.publicUrl },
         log: { level: 'silent' },
         downstream: { supabase: { issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET } },
       },
@@ -313,11 +288,11 @@ describe('library mode: the tool context carries the user’s Supabase token', (
     });
     const hono = new Hono();
     gatehouse.mount(hono, mcp.fetch);
-    app = hono;
+    server.setApp(hono);
   });
   afterAll(async () => {
     await gatehouse?.close();
-    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await server?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
