@@ -194,10 +194,13 @@ export async function createGateway(
     clock,
   });
 
-  const supabaseMinter =
+  const supabase =
     config.downstream.supabase === undefined
       ? undefined
-      : supabaseMinterFromConfig(config.downstream.supabase, clock);
+      : {
+          minter: supabaseMinterFromConfig(config.downstream.supabase, clock),
+          env: config.downstream.supabase.env,
+        };
   // The identity tokens an HTTP upstream receives may be exchanged (RFC 8693) by that service.
   const identityVerifier =
     upstream?.kind === 'http'
@@ -227,7 +230,7 @@ export async function createGateway(
         signer,
         verifyOwnToken: (token) => localVerifier.verify(token),
         verifyIdentityToken: identityVerifier && ((token) => identityVerifier.verify(token)),
-        supabaseMinter,
+        supabaseMinter: supabase?.minter,
         ...(deps.cimdFetch !== undefined && { cimdFetch: deps.cimdFetch }),
         sealer,
         clock,
@@ -241,9 +244,7 @@ export async function createGateway(
   // Supabase user token (a stdio child's environment; library mode's context).
   const brokers = [
     ...(deps.credentialBroker === undefined ? [] : [deps.credentialBroker]),
-    ...(supabaseMinter === undefined || config.downstream.supabase === undefined
-      ? []
-      : [supabaseCredentialBroker(supabaseMinter, config.downstream.supabase.env)]),
+    ...(supabase === undefined ? [] : [supabaseCredentialBroker(supabase.minter, supabase.env)]),
   ];
   const credentials =
     brokers.length === 0
@@ -317,6 +318,7 @@ export async function createGateway(
           sessionTouchIntervalMs: Math.min(60_000, Math.ceil(config.sessions.idleTimeoutMs / 4)),
           startTimeoutMs: upstreamStartTimeoutMs(upstream),
           diagnostics,
+          clock,
           logger,
         })
       : undefined;

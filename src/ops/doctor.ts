@@ -436,19 +436,31 @@ function hs256Check(verifier: Hs256VerifierConfig): {
   if (verifier.secret === undefined) {
     return { check: { id, status: 'fail', summary: 'HS256 secret was not loaded' } };
   }
-  const secret = describeSecret(verifier.secret);
-  const weakness = secretWeakness(verifier.secret);
-  const scope = `issuer ${verifier.issuer ?? '(any)'}, audience ${[verifier.audience].flat().join(' ')}`;
+  return describedHs256Secret(id, 'HS256 secret', verifier.secret, {
+    scope: `issuer ${verifier.issuer ?? '(any)'}, audience ${[verifier.audience].flat().join(' ')}`,
+    details: { issuer: verifier.issuer ?? null, audience: verifier.audience },
+  });
+}
+
+/** An HS256 secret by length and fingerprint, warned about when weak or a published development one. */
+function describedHs256Secret(
+  id: string,
+  label: string,
+  value: string,
+  context: { scope: string; details: Record<string, unknown> },
+): { check: DoctorCheck; secret: { length: number; fingerprint: string } } {
+  const secret = describeSecret(value);
+  const weakness = secretWeakness(value);
+  const note =
+    weakness === undefined
+      ? ''
+      : ` (${weakness === 'dev_secret' ? 'a published development secret' : 'a weak secret'})`;
   return {
     check: {
       id,
       status: weakness === undefined ? 'ok' : 'warn',
-      summary: `HS256 secret: ${secret.length} bytes, ${secret.fingerprint}; ${scope}${
-        weakness === undefined
-          ? ''
-          : ` (${weakness === 'dev_secret' ? 'a published development secret' : 'a weak secret'})`
-      }`,
-      details: { kind: 'hs256', ...secret, issuer: verifier.issuer ?? null, audience: verifier.audience },
+      summary: `${label}: ${secret.length} bytes, ${secret.fingerprint}; ${context.scope}${note}`,
+      details: { kind: 'hs256', ...secret, ...context.details },
     },
     secret,
   };
@@ -465,21 +477,10 @@ function supabaseMintingCheck(supabase: SupabaseDownstreamConfig): {
   const id = 'downstream:supabase';
   const scope = `issuer ${supabase.issuer}, ${supabase.ttlSeconds} s tokens, stdio variable ${supabase.env}`;
   if (supabase.secret !== undefined) {
-    const secret = describeSecret(supabase.secret);
-    const weakness = secretWeakness(supabase.secret);
-    return {
-      check: {
-        id,
-        status: weakness === undefined ? 'ok' : 'warn',
-        summary: `Supabase minting secret (HS256): ${secret.length} bytes, ${secret.fingerprint}; ${scope}${
-          weakness === undefined
-            ? ''
-            : ` (${weakness === 'dev_secret' ? 'a published development secret' : 'a weak secret'})`
-        }`,
-        details: { kind: 'hs256', ...secret, issuer: supabase.issuer },
-      },
-      secret,
-    };
+    return describedHs256Secret(id, 'Supabase minting secret (HS256)', supabase.secret, {
+      scope,
+      details: { issuer: supabase.issuer },
+    });
   }
   if (supabase.privateKey !== undefined) {
     const key = describeSecret(supabase.privateKey.trim());

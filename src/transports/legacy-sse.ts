@@ -23,6 +23,7 @@ import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { jsonRpcError } from '../errors/render.js';
 import { type Authenticated, authenticate, type BearerVerifier } from '../guard/bearer.js';
 import { type Principal, principalKey } from '../identity/principal.js';
+import { type Clock, runAt } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
 import { JsonRpcParseError, readJsonBody } from './body.js';
@@ -50,6 +51,8 @@ export interface LegacySseOptions {
   readonly maxQueuedBytes: number;
   /** How long an upstream may take to start. */
   readonly startTimeoutMs: number;
+  /** The clock brokered credentials expire by. */
+  readonly clock: Clock;
   /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
   readonly diagnostics?: Diagnostics | undefined;
   readonly logger: Logger;
@@ -88,8 +91,8 @@ interface LiveStream {
   readonly diagnostics: DiagnosticsInterceptor | undefined;
   keepAlive: NodeJS.Timeout | undefined;
   touch: NodeJS.Timeout | undefined;
-  /** Ends the stream when the upstream's brokered credentials expire. */
-  credentialsExpiry: NodeJS.Timeout | undefined;
+  /** Cancels the timer that ends the stream when the upstream's brokered credentials expire. */
+  cancelCredentialsExpiry: (() => void) | undefined;
   over: boolean;
 }
 
@@ -175,7 +178,7 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
           : createDiagnosticsInterceptor(options.diagnostics, logger),
       keepAlive: undefined,
       touch: undefined,
-      credentialsExpiry: undefined,
+      cancelCredentialsExpiry: undefined,
       over: false,
     };
     stream = live;
@@ -203,11 +206,11 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     // The upstream never runs on expired credentials: the stream (and session) end with them.
     const credentialsAt = credentialsExpireAt(upstream);
     if (credentialsAt !== undefined) {
-      live.credentialsExpiry = setTimeout(
+      live.cancelCredentialsExpiry = runAt(
+        credentialsAt,
+        options.clock,
         () => void finish(live, 'credentials expired'),
-        Math.min(Math.max(0, credentialsAt - Date.now()), MAX_TIMER_MS),
       );
-      live.credentialsExpiry.unref();
     }
     logger.info({ sessionId, user: principal.subject }, 'legacy SSE stream opened');
 
@@ -289,7 +292,7 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     streams.delete(stream.sessionId);
     clearInterval(stream.keepAlive);
     clearInterval(stream.touch);
-    clearTimeout(stream.credentialsExpiry);
+    stream.cancelCredentialsExpiry?.();
     const { sessionId, sse, upstream } = stream;
     const fields = { sessionId, user: stream.principal.subject, reason };
     if (reason === 'slow reader') {
@@ -355,9 +358,6 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     },
   };
 }
-
-/** Node timers overflow beyond 2^31-1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 async function withTimeout(promise: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

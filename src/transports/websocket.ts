@@ -15,7 +15,7 @@ import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import { authenticate, type BearerVerifier } from '../guard/bearer.js';
 import { type Principal, principalKey } from '../identity/principal.js';
-import type { Clock } from '../ops/clock.js';
+import { type Clock, MAX_TIMER_MS } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
 import type { RateLimiter } from '../ops/ratelimit.js';
 import type { SessionManager } from '../sessions/manager.js';
@@ -116,8 +116,6 @@ interface Authenticated {
   readonly session: SessionRecord;
 }
 
-/** Node timers overflow beyond 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER_MS = 2_147_483_647;
 /** How long shutdown waits for peers to answer the close frame before cutting them off. */
 const SHUTDOWN_GRACE_MS = 1_000;
 const SUBPROTOCOL = 'mcp';
