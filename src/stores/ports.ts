@@ -16,8 +16,14 @@ export interface SessionRecord {
   readonly principalKey: string;
   readonly kind: SessionKind;
   readonly createdAt: number;
-  /** Last request seen; the idle deadline is `lastSeenAt + idleTimeout`. */
+  /** Last request seen; the idle deadline is `lastSeenAt + idleTimeoutMs` (capped by `absoluteExpiresAt`). */
   readonly lastSeenAt: number;
+  /**
+   * The idle timeout of this session, in milliseconds. A session still waiting for its first request after
+   * `initialize` gets a short one, so an abandoned handshake frees its slot under the cap quickly; `touch`
+   * with a timeout replaces it once the session is established.
+   */
+  readonly idleTimeoutMs: number;
   /** The session ends at the earlier of `idleExpiresAt` and `absoluteExpiresAt`. */
   readonly idleExpiresAt: number;
   readonly absoluteExpiresAt: number;
@@ -30,27 +36,60 @@ export interface SessionRecord {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
-export interface CreateSessionResult {
-  readonly created: boolean;
-  /** Live sessions the principal held before this call (after the call, if created, one more). */
-  readonly activeCount: number;
+/** How many live sessions one principal may hold, and what may make way for a new one. */
+export interface SessionLimit {
+  /** The most live sessions one principal may hold, the new one included. */
+  readonly max: number;
+  /**
+   * Kinds that may be evicted to make room, least recently used first (smallest `lastSeenAt`, ties by
+   * `createdAt` then `id`). Absent or empty: a principal at the cap is refused.
+   */
+  readonly evictKinds?: readonly SessionKind[];
 }
+
+export type CreateSessionResult =
+  | {
+      readonly created: true;
+      /** Live sessions the principal held before this call, evicted ones included. */
+      readonly activeCount: number;
+      /** The sessions removed to make room, in eviction order; the caller ends their upstreams. */
+      readonly evicted: readonly SessionRecord[];
+    }
+  | {
+      readonly created: false;
+      /** Live sessions the principal holds (none was evicted). */
+      readonly activeCount: number;
+    };
 
 export interface SessionStore {
   /**
-   * Inserts `record` only if its principal holds fewer than `maxPerPrincipal` live sessions at `now`
-   * (live: both deadlines after `now`). Check and insert are one atomic step, so N concurrent creates
-   * against a cap of K admit exactly K. Throws if the id already exists.
+   * Inserts `record` if its principal holds fewer than `limit.max` live sessions at `now` (live: both
+   * deadlines after `now`). At the cap, when evicting the least recently used live sessions of
+   * `limit.evictKinds` can bring the principal below it, those are deleted and returned and the record is
+   * inserted; otherwise nothing changes and the result is `created: false`. Count, eviction and insert are
+   * one atomic step, so N concurrent creates against a cap of K leave at most K live sessions and each
+   * evicted session is returned to exactly one caller (which alone reaps its upstream). Throws
+   * `ERR_SESSION_CONFLICT` if the id already exists, live or not.
    */
-  create(record: SessionRecord, maxPerPrincipal: number, now: number): Promise<CreateSessionResult>;
+  create(record: SessionRecord, limit: SessionLimit, now: number): Promise<CreateSessionResult>;
   /** The record, or `undefined` when absent or expired at `now`. */
   get(id: string, now: number): Promise<SessionRecord | undefined>;
   /**
-   * Records activity: sets `lastSeenAt = now` and `idleExpiresAt = min(now + idleTimeoutMs, absoluteExpiresAt)`.
-   * Does not bump `version` (activity is not a state change). Returns the updated record, or `undefined`
-   * when the session is absent or already expired at `now`.
+   * Records activity by the session's owner: sets `lastSeenAt = now` and
+   * `idleExpiresAt = min(now + idle, absoluteExpiresAt)`, where `idle` is `idleTimeoutMs` when given (and
+   * then also stored as the session's `idleTimeoutMs`: this is how a pending session becomes established)
+   * or else the session's own `idleTimeoutMs`. Only when the session exists, is live at `now` and belongs
+   * to `principalKey`: a request carrying another user's session id must never keep the victim's session
+   * alive. Returns the updated record, or `undefined` when absent, expired or another principal's — the
+   * three are indistinguishable, so a probe learns nothing about other users' ids. Does not bump
+   * `version` (activity is not a state change).
    */
-  touch(id: string, now: number, idleTimeoutMs: number): Promise<SessionRecord | undefined>;
+  touch(
+    id: string,
+    principalKey: string,
+    now: number,
+    idleTimeoutMs?: number,
+  ): Promise<SessionRecord | undefined>;
   /**
    * Compare-and-swap: replaces `data` only if the stored version equals `expectedVersion`, and
    * increments the version. Returns the new record, or `undefined` when the version did not match or the
@@ -61,8 +100,21 @@ export interface SessionStore {
     expectedVersion: number,
     data: Readonly<Record<string, unknown>>,
   ): Promise<SessionRecord | undefined>;
-  /** Deletes the session; `true` only for the one caller that actually removed it. */
+  /** Deletes the session whoever owns it; `true` only for the one caller that actually removed it. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Deletes the session only if it belongs to `principalKey`, in one step (a get-then-delete could remove a
+   * session another request re-created meanwhile, and a foreign id must leave the victim's session alone).
+   * Returns the deleted record, expired or not (its upstream still needs reaping), to exactly one of
+   * concurrent callers; `undefined` when absent or another principal's.
+   */
+  deleteOwned(id: string, principalKey: string): Promise<SessionRecord | undefined>;
+  /**
+   * Deletes every session of the principal, live or expired (signing a user out everywhere, disabling an
+   * account), and returns the deleted records, oldest first, so the caller reaps their upstreams. A session
+   * is returned to at most one of concurrent callers.
+   */
+  deleteByPrincipal(principalKey: string): Promise<SessionRecord[]>;
   /** Live sessions of one principal at `now`, oldest first. */
   listByPrincipal(principalKey: string, now: number): Promise<SessionRecord[]>;
   /**
@@ -100,6 +152,14 @@ export interface UserRecord {
   readonly passwordHash: string;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** When the account was disabled; absent while it is enabled. A disabled user cannot sign in. */
+  readonly disabledAt?: number;
+  /**
+   * When the credentials last changed: the creation time, then every password change (never a rehash).
+   * Sign-ins, codes and grants authenticated before it no longer count, so a password reset locks out
+   * whoever knew the old one.
+   */
+  readonly credentialsChangedAt: number;
 }
 
 export interface UserStore {
@@ -110,11 +170,25 @@ export interface UserStore {
   /** Every user, ordered by username. */
   list(): Promise<UserRecord[]>;
   /**
-   * Replaces the password hash; `false` when the user does not exist or, when `expectedHash` is given,
-   * when the stored hash is no longer `expectedHash` (compare-and-swap: a rehash on sign-in never
-   * overwrites a password changed meanwhile).
+   * A password change: replaces the hash and sets `updatedAt` and `credentialsChangedAt` to `now`, so
+   * everything authenticated with the old password stops counting. `false` when the user does not exist
+   * or, when `expectedHash` is given, when the stored hash is no longer `expectedHash` (compare-and-swap).
    */
   setPassword(id: string, passwordHash: string, now: number, expectedHash?: string): Promise<boolean>;
+  /**
+   * The same password hashed again (stronger parameters after a sign-in): replaces the hash and sets
+   * `updatedAt`, but keeps `credentialsChangedAt`, since the credentials did not change and nothing
+   * authenticated with them may be invalidated. Compare-and-swap on `expectedHash`, so a rehash never
+   * overwrites a password changed meanwhile; `false` when it was, or when the user does not exist.
+   */
+  rehash(id: string, passwordHash: string, now: number, expectedHash: string): Promise<boolean>;
+  /**
+   * Disables (`disabledAt = now`, kept from the first call while the account stays disabled) or enables
+   * (`disabledAt` absent) the account; `updatedAt` moves only when the state changes. Returns the
+   * resulting record, or `undefined` when the user does not exist. Ending the user's sessions and grants
+   * is the caller's job.
+   */
+  setDisabled(id: string, disabled: boolean, now: number): Promise<UserRecord | undefined>;
   delete(id: string): Promise<boolean>;
 }
 
@@ -239,8 +313,23 @@ export interface GrantStore {
     rotatedAt: number,
     graceResponse: string | undefined,
   ): Promise<GrantRecord | undefined>;
-  /** Sets `revokedAt` (first call wins) and returns the record; `undefined` if already revoked or absent. */
-  revoke(id: string, now: number): Promise<GrantRecord | undefined>;
+  /**
+   * Revokes the grant and all its access tokens in one atomic step: sets `revokedAt = now` (the first
+   * call wins) and adds the revocation entry `{ kind: 'grant', id, revokedAt: now, expiresAt:
+   * revocationExpiresAt }` to the {@link RevocationStore}. The entry is added even when the grant is
+   * absent or already revoked (idempotently: an existing entry stands), because a replayed code names a
+   * grant that may never have been stored while its access tokens are out, and no crash between two
+   * writes can leave a revoked grant whose access tokens are still accepted. Returns the grant when this
+   * call revoked it, `undefined` when it was already revoked or absent.
+   */
+  revoke(id: string, now: number, revocationExpiresAt: number): Promise<GrantRecord | undefined>;
+  /**
+   * Revokes, as {@link GrantStore.revoke} does, every unrevoked grant the principal
+   * (`${idp}#${subject}`) still has in the store, in one atomic step, and returns the grants this call
+   * revoked. Grants past `expiresAt` but not yet swept are included: the access tokens they issued last
+   * can outlive them.
+   */
+  revokeByPrincipal(principalKey: string, now: number, revocationExpiresAt: number): Promise<GrantRecord[]>;
   /** Live (unrevoked, unexpired) grants of a principal (`principalKey` = `${idp}#${subject}`). */
   listByPrincipal(principalKey: string, now: number): Promise<GrantRecord[]>;
   /** Removes up to `limit` grants (and their refresh tokens) expired at `now`; returns how many. */
@@ -261,6 +350,14 @@ export interface RevocationStore {
   add(record: RevocationRecord): Promise<void>;
   /** Entries still in force at `now` revoked at or after `since` (epoch ms), oldest first. */
   listSince(since: number, now: number): Promise<RevocationRecord[]>;
+  /**
+   * A number that grows every time an entry is added, through any connection or process on the same data
+   * (an idempotent repeat adds nothing). A server reads it on every request — one O(1) read — and reloads
+   * the list only when it moved, so a revocation made elsewhere (a CLI command, another instance) takes
+   * effect at once without a full read per request. It never decreases, also when `deleteExpired` removes
+   * entries; its absolute value means nothing.
+   */
+  watermark(): Promise<number>;
   deleteExpired(now: number, limit: number): Promise<number>;
 }
 
@@ -278,6 +375,11 @@ export interface ConsentStore {
   put(record: ConsentRecord): Promise<void>;
   get(principalKey: string, clientId: string, now: number): Promise<ConsentRecord | undefined>;
   delete(principalKey: string, clientId: string): Promise<boolean>;
+  /**
+   * Deletes every consent of the principal, expired or not (the consent screen comes back for every client,
+   * as after a password reset or account removal); returns how many were removed.
+   */
+  deleteByPrincipal(principalKey: string): Promise<number>;
   listByPrincipal(principalKey: string, now: number): Promise<ConsentRecord[]>;
 }
 

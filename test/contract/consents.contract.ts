@@ -104,6 +104,36 @@ export function describeConsentStoreContract(
       expect(await ctx.stores.consents.get(consent.principalKey, consent.clientId, T0)).toBeUndefined();
     });
 
+    it('deleteByPrincipal removes every consent of the principal, expired too, and counts them', async () => {
+      const principalKey = `local#${unique('alice')}`;
+      const mine = [
+        consentRecord({ principalKey }),
+        consentRecord({ principalKey, expiresAt: T0 + 1 }),
+        consentRecord({ principalKey }),
+      ];
+      const other = consentRecord({ clientId: mine[0]?.clientId });
+      for (const consent of [...mine, other]) await ctx.stores.consents.put(consent);
+
+      expect(await ctx.stores.consents.deleteByPrincipal(principalKey)).toBe(3);
+
+      expect(await ctx.stores.consents.listByPrincipal(principalKey, T0)).toEqual([]);
+      expect(await ctx.stores.consents.get(other.principalKey, other.clientId, T0)).toStrictEqual(other);
+      expect(await ctx.stores.consents.deleteByPrincipal(principalKey)).toBe(0);
+      expect(await ctx.stores.consents.deleteByPrincipal('local#nobody')).toBe(0);
+    });
+
+    it('counts each consent once when deleteByPrincipal calls race', async () => {
+      const pool = await ctx.racers();
+      const principalKey = `local#${unique('alice')}`;
+      for (let i = 0; i < 10; i += 1) await ctx.stores.consents.put(consentRecord({ principalKey }));
+
+      const counts = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => racer(pool, i).consents.deleteByPrincipal(principalKey)),
+      );
+
+      expect(counts.reduce((sum, count) => sum + count, 0)).toBe(10);
+    });
+
     it("lists only the principal's live consents", async () => {
       const principalKey = `local#${unique('alice')}`;
       const now = T0 + DAY;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GrantRecord, PrincipalSnapshot } from '../../src/stores/ports.js';
+import type { GrantRecord, PrincipalSnapshot, RevocationRecord } from '../../src/stores/ports.js';
 import {
   DAY,
   HOUR,
@@ -242,7 +242,7 @@ export function describeGrantStoreContract(
       it('never rotates a revoked grant', async () => {
         const grant = grantRecord();
         await createWithToken(grant);
-        await ctx.stores.grants.revoke(grant.id, T0 + 1);
+        await ctx.stores.grants.revoke(grant.id, T0 + 1, T0 + 1 + HOUR);
         const next = unique('rt-hash');
 
         expect(await ctx.stores.grants.rotate(grant.id, 1, next, T0 + 2, 'g2')).toBeUndefined();
@@ -269,20 +269,114 @@ export function describeGrantStoreContract(
       });
     });
 
+    /** The `grant` revocation entries in force at `now`, by grant id. */
+    async function grantEntries(now: number): Promise<Map<string, RevocationRecord>> {
+      const entries = await ctx.stores.revocations.listSince(0, now);
+      return new Map(entries.filter((entry) => entry.kind === 'grant').map((entry) => [entry.id, entry]));
+    }
+
     describe('revoke', () => {
       it('sets revokedAt once and returns the revoked record; get still returns it', async () => {
         const grant = grantRecord();
         await createWithToken(grant);
 
-        const revoked = await ctx.stores.grants.revoke(grant.id, T0 + 5);
+        const revoked = await ctx.stores.grants.revoke(grant.id, T0 + 5, T0 + 5 + HOUR);
 
         expect(revoked).toStrictEqual({ ...grant, revokedAt: T0 + 5 });
-        expect(await ctx.stores.grants.revoke(grant.id, T0 + 6)).toBeUndefined();
+        expect(await ctx.stores.grants.revoke(grant.id, T0 + 6, T0 + 6 + HOUR)).toBeUndefined();
         expect(await ctx.stores.grants.get(grant.id, T0 + 6)).toStrictEqual({ ...grant, revokedAt: T0 + 5 });
       });
 
-      it('returns undefined for an unknown grant', async () => {
-        expect(await ctx.stores.grants.revoke('grant-unknown', T0)).toBeUndefined();
+      it('adds the grant revocation entry in the same step', async () => {
+        const grant = grantRecord();
+        await createWithToken(grant);
+
+        await ctx.stores.grants.revoke(grant.id, T0 + 5, T0 + 5 + HOUR);
+
+        expect(await ctx.stores.revocations.listSince(0, T0 + 5)).toStrictEqual([
+          { kind: 'grant', id: grant.id, revokedAt: T0 + 5, expiresAt: T0 + 5 + HOUR },
+        ]);
+      });
+
+      it('keeps the first entry when the grant is revoked again', async () => {
+        const grant = grantRecord();
+        await createWithToken(grant);
+
+        await ctx.stores.grants.revoke(grant.id, T0 + 5, T0 + 5 + HOUR);
+        await ctx.stores.grants.revoke(grant.id, T0 + 6, T0 + 6 + 2 * HOUR);
+
+        expect(await ctx.stores.revocations.listSince(0, T0 + 6)).toStrictEqual([
+          { kind: 'grant', id: grant.id, revokedAt: T0 + 5, expiresAt: T0 + 5 + HOUR },
+        ]);
+      });
+
+      it('returns undefined for an unknown grant, yet adds its entry (a replayed code names a grant never stored)', async () => {
+        expect(await ctx.stores.grants.revoke('grant-unknown', T0, T0 + HOUR)).toBeUndefined();
+
+        expect(await ctx.stores.revocations.listSince(0, T0)).toStrictEqual([
+          { kind: 'grant', id: 'grant-unknown', revokedAt: T0, expiresAt: T0 + HOUR },
+        ]);
+      });
+
+      it('moves the revocation watermark, so other processes reload', async () => {
+        const grant = grantRecord();
+        await createWithToken(grant);
+        const before = await ctx.stores.revocations.watermark();
+
+        await ctx.stores.grants.revoke(grant.id, T0 + 5, T0 + 5 + HOUR);
+
+        expect(await ctx.stores.revocations.watermark()).toBeGreaterThan(before);
+      });
+    });
+
+    describe('revokeByPrincipal', () => {
+      it('revokes every unrevoked grant of the principal, with their entries, and returns them', async () => {
+        const owner = principal();
+        const now = T0 + DAY;
+        const live = [
+          grantRecord({ principal: owner }),
+          grantRecord({ principal: owner, createdAt: T0 + 1 }),
+        ];
+        // Its last access tokens can outlive it until the sweep removes it.
+        const expiredUnswept = grantRecord({ principal: owner, expiresAt: now });
+        const alreadyRevoked = grantRecord({ principal: owner });
+        const sameSubjectOtherIdp = grantRecord({ principal: { ...owner, idp: 'local' } });
+        const otherSubject = grantRecord({ principal: principal() });
+        for (const grant of [...live, expiredUnswept, alreadyRevoked, sameSubjectOtherIdp, otherSubject]) {
+          await createWithToken(grant);
+        }
+        await ctx.stores.grants.revoke(alreadyRevoked.id, T0 + 1, now + HOUR);
+
+        const revoked = await ctx.stores.grants.revokeByPrincipal(keyOf(owner), now, now + HOUR);
+
+        const expected = [...live, expiredUnswept].map((grant) => ({ ...grant, revokedAt: now }));
+        expect(ids(revoked)).toEqual(ids(expected));
+        for (const grant of revoked) expect(grant).toStrictEqual(expected.find((g) => g.id === grant.id));
+        const entries = await grantEntries(now);
+        for (const grant of expected) {
+          expect(entries.get(grant.id)).toStrictEqual({
+            kind: 'grant',
+            id: grant.id,
+            revokedAt: now,
+            expiresAt: now + HOUR,
+          });
+        }
+        expect(entries.get(alreadyRevoked.id)?.revokedAt).toBe(T0 + 1);
+        expect(entries.has(sameSubjectOtherIdp.id)).toBe(false);
+        expect(entries.has(otherSubject.id)).toBe(false);
+        expect((await ctx.stores.grants.get(alreadyRevoked.id, now))?.revokedAt).toBe(T0 + 1);
+        expect(await ctx.stores.grants.get(sameSubjectOtherIdp.id, now)).toStrictEqual(sameSubjectOtherIdp);
+        expect(await ctx.stores.grants.listByPrincipal(keyOf(owner), now)).toEqual([]);
+        expect(await ctx.stores.grants.rotate(live[0]!.id, 1, unique('rt'), now, 'g')).toBeUndefined();
+      });
+
+      it('returns an empty list when the principal has nothing left to revoke', async () => {
+        const owner = principal();
+        await createWithToken(grantRecord({ principal: owner }));
+        await ctx.stores.grants.revokeByPrincipal(keyOf(owner), T0 + 1, T0 + HOUR);
+
+        expect(await ctx.stores.grants.revokeByPrincipal(keyOf(owner), T0 + 2, T0 + HOUR)).toEqual([]);
+        expect(await ctx.stores.grants.revokeByPrincipal('local#nobody', T0, T0 + HOUR)).toEqual([]);
       });
     });
 
@@ -302,7 +396,7 @@ export function describeGrantStoreContract(
         for (const grant of [...live, revoked, expired, sameSubjectOtherIdp, otherSubject]) {
           await createWithToken(grant);
         }
-        await ctx.stores.grants.revoke(revoked.id, T0 + 1);
+        await ctx.stores.grants.revoke(revoked.id, T0 + 1, T0 + 1 + HOUR);
 
         const listed = await ctx.stores.grants.listByPrincipal(keyOf(owner), now);
 
@@ -326,10 +420,10 @@ export function describeGrantStoreContract(
         expiredHashes.push(rotatedTo);
         const revokedExpired = grantRecord({ expiresAt: T0 + DAY });
         expiredHashes.push(await createWithToken(revokedExpired));
-        await ctx.stores.grants.revoke(revokedExpired.id, T0 + 1);
+        await ctx.stores.grants.revoke(revokedExpired.id, T0 + 1, T0 + 1 + HOUR);
         const revokedLive = grantRecord({ createdAt: now });
         const revokedLiveHash = await createWithToken(revokedLive);
-        await ctx.stores.grants.revoke(revokedLive.id, now);
+        await ctx.stores.grants.revoke(revokedLive.id, now, now + HOUR);
         const live = grantRecord({ expiresAt: now + 1 });
         const liveHash = await createWithToken(live);
 
@@ -338,7 +432,7 @@ export function describeGrantStoreContract(
         for (const hash of expiredHashes)
           expect(await ctx.stores.grants.findRefreshToken(hash)).toBeUndefined();
         expect(await ctx.stores.grants.get(expired.id, T0)).toBeUndefined();
-        expect(await ctx.stores.grants.revoke(revokedExpired.id, T0)).toBeUndefined();
+        expect(await ctx.stores.grants.revoke(revokedExpired.id, T0, T0 + HOUR)).toBeUndefined();
         // A revoked grant stays until it expires, so a reused token of its family is still recognised.
         expect(await ctx.stores.grants.findRefreshToken(revokedLiveHash)).toStrictEqual({
           grantId: revokedLive.id,
@@ -406,7 +500,7 @@ export function describeGrantStoreContract(
         await createWithToken(grant);
 
         const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => racer(pool, i).grants.revoke(grant.id, T0 + i)),
+          Array.from({ length: 10 }, (_, i) => racer(pool, i).grants.revoke(grant.id, T0 + i, T0 + i + HOUR)),
         );
 
         const winners = results.filter((result) => result !== undefined);
@@ -420,7 +514,7 @@ export function describeGrantStoreContract(
         await createWithToken(grant);
 
         const [revoked, ...rotations] = await Promise.all([
-          racer(pool, 0).grants.revoke(grant.id, T0 + 1),
+          racer(pool, 0).grants.revoke(grant.id, T0 + 1, T0 + 1 + HOUR),
           ...Array.from({ length: 5 }, (_, i) =>
             racer(pool, i + 1).grants.rotate(grant.id, 1, unique('rt-hash'), T0 + 1, 'g2'),
           ),
@@ -437,6 +531,34 @@ export function describeGrantStoreContract(
           await ctx.stores.grants.rotate(grant.id, stored?.generation ?? -1, unique('rt'), T0 + 2, 'g'),
         ).toBe(undefined);
       });
+      it('revokes each grant once, with its entry, when revoke and revokeByPrincipal race', async () => {
+        const pool = await ctx.racers();
+        const owner = principal();
+        const grants = Array.from({ length: 6 }, () => grantRecord({ principal: owner }));
+        for (const grant of grants) await createWithToken(grant);
+        const now = T0 + MINUTE;
+
+        const [byPrincipal, single] = await Promise.all([
+          Promise.all(
+            Array.from({ length: 4 }, (_, i) =>
+              racer(pool, i).grants.revokeByPrincipal(keyOf(owner), now + i, now + HOUR),
+            ),
+          ),
+          Promise.all(
+            grants.flatMap((grant, g) =>
+              [0, 1].map((i) => racer(pool, g + i).grants.revoke(grant.id, now + 10 + i, now + HOUR)),
+            ),
+          ),
+        ]);
+
+        const winners = [...byPrincipal.flat(), ...single.filter((grant) => grant !== undefined)];
+        expect(winners.map((grant) => grant.id).sort()).toEqual(ids(grants));
+        const entries = await grantEntries(now);
+        for (const winner of winners) {
+          expect(entries.get(winner.id)?.revokedAt).toBe(winner.revokedAt);
+          expect((await ctx.stores.grants.get(winner.id, now))?.revokedAt).toBe(winner.revokedAt);
+        }
+      });
     });
 
     if (options.durable) {
@@ -447,7 +569,7 @@ export function describeGrantStoreContract(
         const rotated = await ctx.stores.grants.rotate(grant.id, 1, second, T0 + 1, 'sealed');
         const revoked = grantRecord();
         await createWithToken(revoked);
-        await ctx.stores.grants.revoke(revoked.id, T0 + 2);
+        await ctx.stores.grants.revoke(revoked.id, T0 + 2, T0 + 2 + HOUR);
 
         const reopened = await ctx.reopen();
 
@@ -461,6 +583,9 @@ export function describeGrantStoreContract(
           generation: 2,
         });
         expect((await reopened.grants.get(revoked.id, T0 + 2))?.revokedAt).toBe(T0 + 2);
+        expect(await reopened.revocations.listSince(0, T0 + 2)).toStrictEqual([
+          { kind: 'grant', id: revoked.id, revokedAt: T0 + 2, expiresAt: T0 + 2 + HOUR },
+        ]);
         expect(ids(await reopened.grants.listByPrincipal(keyOf(grant.principal), T0 + 2))).toEqual([
           grant.id,
         ]);

@@ -104,6 +104,51 @@ export function describeRevocationStoreContract(
       });
     });
 
+    describe('watermark', () => {
+      it('grows with every entry added', async () => {
+        const first = await ctx.stores.revocations.watermark();
+        await ctx.stores.revocations.add(revocation());
+        const second = await ctx.stores.revocations.watermark();
+        await ctx.stores.revocations.add(revocation({ kind: 'grant' }));
+        const third = await ctx.stores.revocations.watermark();
+
+        expect(Number.isFinite(first)).toBe(true);
+        expect(second).toBeGreaterThan(first);
+        expect(third).toBeGreaterThan(second);
+      });
+
+      it('never decreases when expired entries are removed, and grows again after', async () => {
+        const records = [revocation(), revocation({ kind: 'grant' })];
+        for (const record of records) await ctx.stores.revocations.add(record);
+        const before = await ctx.stores.revocations.watermark();
+
+        expect(await ctx.stores.revocations.deleteExpired(T0 + 2 * HOUR, 100)).toBe(2);
+        const afterSweep = await ctx.stores.revocations.watermark();
+        // The same kind and id again: a store that reuses a freed slot must still move forward.
+        await ctx.stores.revocations.add({
+          ...records[1]!,
+          revokedAt: T0 + 2 * HOUR,
+          expiresAt: T0 + 3 * HOUR,
+        });
+        const afterAdd = await ctx.stores.revocations.watermark();
+
+        expect(afterSweep).toBeGreaterThanOrEqual(before);
+        expect(afterAdd).toBeGreaterThan(afterSweep);
+        expect(afterAdd).toBeGreaterThan(before);
+      });
+
+      it('grows for a reader when another connection adds an entry', async () => {
+        const pool = await ctx.racers();
+        const reader = racer(pool, 0);
+        const writer = racer(pool, 1);
+        const before = await reader.revocations.watermark();
+
+        await writer.revocations.add(revocation());
+
+        expect(await reader.revocations.watermark()).toBeGreaterThan(before);
+      });
+    });
+
     it('keeps one entry when 10 concurrent adds of the same revocation race', async () => {
       const pool = await ctx.racers();
       const record = revocation({ kind: 'grant' });
@@ -123,10 +168,12 @@ export function describeRevocationStoreContract(
       it('keeps revocations across close and reopen', async () => {
         const records = [revocation(), revocation({ kind: 'grant', revokedAt: T0 + 1 })];
         for (const record of records) await ctx.stores.revocations.add(record);
+        const watermark = await ctx.stores.revocations.watermark();
 
         const reopened = await ctx.reopen();
 
         expect(await reopened.revocations.listSince(0, T0)).toStrictEqual(records);
+        expect(await reopened.revocations.watermark()).toBeGreaterThanOrEqual(watermark);
       });
     }
   });

@@ -18,6 +18,7 @@ function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
     passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
     createdAt: T0,
     updatedAt: T0,
+    credentialsChangedAt: T0,
     ...overrides,
   };
 }
@@ -122,13 +123,18 @@ export function describeUserStoreContract(
       expect(await ctx.stores.users.list()).toEqual([]);
     });
 
-    it('replaces the password hash and updatedAt only', async () => {
+    it('replaces the password hash, updatedAt and credentialsChangedAt only', async () => {
       const user = userRecord();
       await ctx.stores.users.create(user);
 
       expect(await ctx.stores.users.setPassword(user.id, '$argon2id$new', T0 + 5000)).toBe(true);
 
-      const expected = { ...user, passwordHash: '$argon2id$new', updatedAt: T0 + 5000 };
+      const expected = {
+        ...user,
+        passwordHash: '$argon2id$new',
+        updatedAt: T0 + 5000,
+        credentialsChangedAt: T0 + 5000,
+      };
       expect(await ctx.stores.users.get(user.id)).toStrictEqual(expected);
       expect(await ctx.stores.users.findByUsername(user.username)).toStrictEqual(expected);
     });
@@ -153,6 +159,118 @@ export function describeUserStoreContract(
         true,
       );
       expect((await ctx.stores.users.get(user.id))?.passwordHash).toBe('$argon2id$next');
+    });
+
+    describe('credentials and disabling', () => {
+      it('round-trips disabledAt', async () => {
+        const user = userRecord({ disabledAt: T0 + 1 });
+        await ctx.stores.users.create(user);
+
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual(user);
+      });
+
+      it('setPassword moves credentialsChangedAt: what the old password authenticated stops counting', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+
+        await ctx.stores.users.setPassword(user.id, '$argon2id$new', T0 + 5000, user.passwordHash);
+
+        expect((await ctx.stores.users.get(user.id))?.credentialsChangedAt).toBe(T0 + 5000);
+      });
+
+      it('rehash replaces the hash and updatedAt but keeps credentialsChangedAt', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+
+        expect(
+          await ctx.stores.users.rehash(user.id, '$argon2id$stronger', T0 + 5000, user.passwordHash),
+        ).toBe(true);
+
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual({
+          ...user,
+          passwordHash: '$argon2id$stronger',
+          updatedAt: T0 + 5000,
+        });
+      });
+
+      it('rehash never overwrites a password changed meanwhile', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+        await ctx.stores.users.setPassword(user.id, '$argon2id$changed', T0 + 1);
+
+        expect(await ctx.stores.users.rehash(user.id, '$argon2id$stale', T0 + 2, user.passwordHash)).toBe(
+          false,
+        );
+
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual({
+          ...user,
+          passwordHash: '$argon2id$changed',
+          updatedAt: T0 + 1,
+          credentialsChangedAt: T0 + 1,
+        });
+      });
+
+      it('rehash reports false for an unknown user', async () => {
+        expect(await ctx.stores.users.rehash('user-unknown', '$argon2id$x', T0, '$argon2id$y')).toBe(false);
+      });
+
+      it('setDisabled disables once, keeps the first disabledAt, and enables again', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+        const disabled = { ...user, disabledAt: T0 + 10, updatedAt: T0 + 10 };
+
+        expect(await ctx.stores.users.setDisabled(user.id, true, T0 + 10)).toStrictEqual(disabled);
+        expect(await ctx.stores.users.setDisabled(user.id, true, T0 + 20)).toStrictEqual(disabled);
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual(disabled);
+
+        const enabled = await ctx.stores.users.setDisabled(user.id, false, T0 + 30);
+        expect(enabled).toStrictEqual({ ...user, updatedAt: T0 + 30 });
+        expect(enabled).not.toHaveProperty('disabledAt');
+        expect(await ctx.stores.users.setDisabled(user.id, false, T0 + 40)).toStrictEqual({
+          ...user,
+          updatedAt: T0 + 30,
+        });
+        expect(await ctx.stores.users.findByUsername(user.username)).toStrictEqual({
+          ...user,
+          updatedAt: T0 + 30,
+        });
+      });
+
+      it('setDisabled returns undefined for an unknown user', async () => {
+        expect(await ctx.stores.users.setDisabled('user-unknown', true, T0)).toBeUndefined();
+      });
+
+      it('keeps the new password when a password change and a rehash of the old one race', async () => {
+        const pool = await ctx.racers();
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+
+        await Promise.all([
+          racer(pool, 0).users.setPassword(user.id, '$argon2id$new', T0 + 2),
+          racer(pool, 1).users.rehash(user.id, '$argon2id$rehashed-old', T0 + 1, user.passwordHash),
+        ]);
+
+        const stored = await ctx.stores.users.get(user.id);
+        expect(stored?.passwordHash).toBe('$argon2id$new');
+        expect(stored?.credentialsChangedAt).toBe(T0 + 2);
+      });
+
+      it('lets exactly one of 10 concurrent rehashes of the same hash win', async () => {
+        const pool = await ctx.racers();
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            racer(pool, i).users.rehash(user.id, `$argon2id$rehash-${i}`, T0 + i, user.passwordHash),
+          ),
+        );
+
+        expect(results.filter((won) => won)).toHaveLength(1);
+        expect((await ctx.stores.users.get(user.id))?.passwordHash).toBe(
+          `$argon2id$rehash-${results.indexOf(true)}`,
+        );
+      });
     });
 
     it('deletes once, then reports false, and frees the username', async () => {
@@ -202,10 +320,18 @@ export function describeUserStoreContract(
         const user = userRecord();
         await ctx.stores.users.create(user);
         await ctx.stores.users.setPassword(user.id, '$argon2id$after', T0 + 1);
+        await ctx.stores.users.rehash(user.id, '$argon2id$rehashed', T0 + 2, '$argon2id$after');
+        await ctx.stores.users.setDisabled(user.id, true, T0 + 3);
 
         const reopened = await ctx.reopen();
 
-        const expected = { ...user, passwordHash: '$argon2id$after', updatedAt: T0 + 1 };
+        const expected = {
+          ...user,
+          passwordHash: '$argon2id$rehashed',
+          updatedAt: T0 + 3,
+          credentialsChangedAt: T0 + 1,
+          disabledAt: T0 + 3,
+        };
         expect(await reopened.users.get(user.id)).toStrictEqual(expected);
         expect(await reopened.users.list()).toStrictEqual([expected]);
       });

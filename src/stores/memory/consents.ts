@@ -31,6 +31,12 @@ export function createMemoryConsentStore(): MemoryPort<ConsentStore> {
       return true;
     },
 
+    async deleteByPrincipal(principalKey) {
+      const removed = consents.get(principalKey)?.size ?? 0;
+      consents.delete(principalKey);
+      return removed;
+    },
+
     async listByPrincipal(principalKey, now) {
       return [...(consents.get(principalKey)?.values() ?? [])]
         .filter((consent) => isLive(consent, now))

@@ -2,6 +2,7 @@ import type { GrantRecord, GrantStore, RefreshTokenRef } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { compareBinary, copyJson, type MemoryPort } from './copy.js';
+import type { MemoryRevocations } from './revocations.js';
 
 function isLive(grant: GrantRecord, now: number): boolean {
   return grant.expiresAt > now;
@@ -15,8 +16,9 @@ function byCreatedAtThenId(a: GrantRecord, b: GrantRecord): number {
 /**
  * Grants and every refresh-token hash each one ever issued. A token hash stays findable until its grant
  * is swept, so a reused old generation is still recognised (and its family revoked) after rotation.
+ * `revocations` receives each revoked grant's entry in the same synchronous step as the revocation.
  */
-export function createMemoryGrantStore(): MemoryPort<GrantStore> {
+export function createMemoryGrantStore(revocations: Pick<MemoryRevocations, 'add'>): MemoryPort<GrantStore> {
   const grants = new Map<string, GrantRecord>();
   const refreshTokens = new Map<string, RefreshTokenRef>();
   const tokenHashesByGrant = new Map<string, Set<string>>();
@@ -73,12 +75,25 @@ export function createMemoryGrantStore(): MemoryPort<GrantStore> {
       return copyJson(rotated);
     },
 
-    async revoke(id, now) {
+    async revoke(id, now, revocationExpiresAt) {
+      revocations.add({ kind: 'grant', id, revokedAt: now, expiresAt: revocationExpiresAt });
       const grant = grants.get(id);
       if (grant === undefined || grant.revokedAt !== undefined) return undefined;
       const revoked: GrantRecord = { ...grant, revokedAt: now };
       grants.set(id, revoked);
       return copyJson(revoked);
+    },
+
+    async revokeByPrincipal(principalKey, now, revocationExpiresAt) {
+      const revoked: GrantRecord[] = [];
+      for (const grant of grants.values()) {
+        if (grant.revokedAt !== undefined || snapshotPrincipalKey(grant.principal) !== principalKey) continue;
+        const next: GrantRecord = { ...grant, revokedAt: now };
+        grants.set(grant.id, next);
+        revocations.add({ kind: 'grant', id: grant.id, revokedAt: now, expiresAt: revocationExpiresAt });
+        revoked.push(next);
+      }
+      return revoked.sort(byCreatedAtThenId).map(copyJson);
     },
 
     async listByPrincipal(principalKey, now) {

@@ -21,7 +21,7 @@ import { createMemoryUserStore } from './users.js';
  * @example
  * ```ts
  * const stores = createMemoryStores();
- * await stores.sessions.create(record, 5, clock.now());
+ * await stores.sessions.create(record, { max: 5 }, clock.now());
  * ```
  */
 export function createMemoryStores(): Stores {
@@ -29,8 +29,8 @@ export function createMemoryStores(): Stores {
   const users = createMemoryUserStore();
   const clients = createMemoryClientStore();
   const codes = createMemoryAuthorizationCodeStore();
-  const grants = createMemoryGrantStore();
   const revocations = createMemoryRevocationStore();
+  const grants = createMemoryGrantStore(revocations);
   const consents = createMemoryConsentStore();
   const upstreamTokens = createMemoryUpstreamTokenStore();
   const signingKeys = createMemorySigningKeyStore();

@@ -12,20 +12,33 @@ function byRevokedAt(a: RevocationRecord, b: RevocationRecord): number {
   return compareBinary(a.kind, b.kind) || compareBinary(a.id, b.id);
 }
 
-export function createMemoryRevocationStore(): MemoryPort<RevocationStore> {
+/** The revocation port, and a synchronous add for ports that write an entry in the same step as their own change. */
+export interface MemoryRevocations extends MemoryPort<RevocationStore> {
+  /** What `store.add` does, without a promise, so a caller's check-and-write stays one synchronous step. */
+  add(record: RevocationRecord): void;
+}
+
+export function createMemoryRevocationStore(): MemoryRevocations {
   const revocations = new Map<string, RevocationRecord>();
+  /** Entries ever added; survives `deleteExpired`, so it never goes back. */
+  let added = 0;
+
+  const add = (record: RevocationRecord): void => {
+    const key = keyOf(record);
+    // Idempotent: the first entry stands, so a repeat never moves an entry past a reader's cursor.
+    if (revocations.has(key)) return;
+    revocations.set(key, {
+      kind: record.kind,
+      id: record.id,
+      revokedAt: record.revokedAt,
+      expiresAt: record.expiresAt,
+    });
+    added += 1;
+  };
 
   const store: RevocationStore = {
     async add(record) {
-      const key = keyOf(record);
-      // Idempotent: the first entry stands, so a repeat never moves an entry past a reader's cursor.
-      if (revocations.has(key)) return;
-      revocations.set(key, {
-        kind: record.kind,
-        id: record.id,
-        revokedAt: record.revokedAt,
-        expiresAt: record.expiresAt,
-      });
+      add(record);
     },
 
     async listSince(since, now) {
@@ -34,6 +47,10 @@ export function createMemoryRevocationStore(): MemoryPort<RevocationStore> {
         if (record.revokedAt >= since && record.expiresAt > now) entries.push({ ...record });
       }
       return entries.sort(byRevokedAt);
+    },
+
+    async watermark() {
+      return added;
     },
 
     async deleteExpired(now, limit) {
@@ -49,5 +66,5 @@ export function createMemoryRevocationStore(): MemoryPort<RevocationStore> {
     },
   };
 
-  return { store, clear: () => revocations.clear() };
+  return { store, add, clear: () => revocations.clear() };
 }

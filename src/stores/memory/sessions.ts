@@ -1,7 +1,7 @@
 import { GatehouseError } from '../../errors/gatehouse-error.js';
 import type { CreateSessionResult, SessionRecord, SessionStore } from '../ports.js';
 import { sweepLimit } from '../sweep-limit.js';
-import type { MemoryPort } from './copy.js';
+import { compareBinary, type MemoryPort } from './copy.js';
 
 /**
  * A stored session. `data` is kept as JSON text so the memory adapter has the same value semantics as the
@@ -19,6 +19,7 @@ function toStored(record: SessionRecord): StoredSession {
     kind: record.kind,
     createdAt: record.createdAt,
     lastSeenAt: record.lastSeenAt,
+    idleTimeoutMs: record.idleTimeoutMs,
     idleExpiresAt: record.idleExpiresAt,
     absoluteExpiresAt: record.absoluteExpiresAt,
     version: record.version,
@@ -34,9 +35,16 @@ function isLive(stored: StoredSession, now: number): boolean {
   return stored.idleExpiresAt > now && stored.absoluteExpiresAt > now;
 }
 
+/** The order of the SQL adapters' `ORDER BY created_at, id`. */
 function byCreatedAtThenId(a: StoredSession, b: StoredSession): number {
   if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return compareBinary(a.id, b.id);
+}
+
+/** Least recently used first: the order in which sessions are evicted. */
+function byLastSeenAt(a: StoredSession, b: StoredSession): number {
+  if (a.lastSeenAt !== b.lastSeenAt) return a.lastSeenAt - b.lastSeenAt;
+  return byCreatedAtThenId(a, b);
 }
 
 /**
@@ -66,18 +74,29 @@ export function createMemorySessionStore(): MemoryPort<SessionStore> {
   };
 
   const store: SessionStore = {
-    async create(record, maxPerPrincipal, now): Promise<CreateSessionResult> {
+    async create(record, limit, now): Promise<CreateSessionResult> {
       if (sessions.has(record.id)) {
         throw new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
       }
-      const activeCount = liveOf(record.principalKey, now).length;
-      if (activeCount >= maxPerPrincipal) return { created: false, activeCount };
+      const live = liveOf(record.principalKey, now);
+      const activeCount = live.length;
+      let evicted: StoredSession[] = [];
+      if (activeCount >= limit.max) {
+        const needed = activeCount - limit.max + 1;
+        const kinds = limit.evictKinds ?? [];
+        evicted = live
+          .filter((stored) => kinds.includes(stored.kind))
+          .sort(byLastSeenAt)
+          .slice(0, needed);
+        if (evicted.length < needed) return { created: false, activeCount };
+        for (const stored of evicted) remove(stored);
+      }
       const stored = toStored(record);
       sessions.set(stored.id, stored);
       const ids = idsByPrincipal.get(stored.principalKey);
       if (ids === undefined) idsByPrincipal.set(stored.principalKey, new Set([stored.id]));
       else ids.add(stored.id);
-      return { created: true, activeCount };
+      return { created: true, activeCount, evicted: evicted.map(toRecord) };
     },
 
     async get(id, now) {
@@ -85,13 +104,17 @@ export function createMemorySessionStore(): MemoryPort<SessionStore> {
       return stored !== undefined && isLive(stored, now) ? toRecord(stored) : undefined;
     },
 
-    async touch(id, now, idleTimeoutMs) {
+    async touch(id, principalKey, now, idleTimeoutMs) {
       const stored = sessions.get(id);
-      if (stored === undefined || !isLive(stored, now)) return undefined;
+      if (stored === undefined || stored.principalKey !== principalKey || !isLive(stored, now)) {
+        return undefined;
+      }
+      const idle = idleTimeoutMs ?? stored.idleTimeoutMs;
       const touched: StoredSession = {
         ...stored,
         lastSeenAt: now,
-        idleExpiresAt: Math.min(now + idleTimeoutMs, stored.absoluteExpiresAt),
+        idleTimeoutMs: idle,
+        idleExpiresAt: Math.min(now + idle, stored.absoluteExpiresAt),
       };
       sessions.set(id, touched);
       return toRecord(touched);
@@ -110,6 +133,23 @@ export function createMemorySessionStore(): MemoryPort<SessionStore> {
       if (stored === undefined) return false;
       remove(stored);
       return true;
+    },
+
+    async deleteOwned(id, principalKey) {
+      const stored = sessions.get(id);
+      if (stored === undefined || stored.principalKey !== principalKey) return undefined;
+      remove(stored);
+      return toRecord(stored);
+    },
+
+    async deleteByPrincipal(principalKey) {
+      const removed: StoredSession[] = [];
+      for (const id of idsByPrincipal.get(principalKey) ?? []) {
+        const stored = sessions.get(id);
+        if (stored !== undefined) removed.push(stored);
+      }
+      for (const stored of removed) remove(stored);
+      return removed.sort(byCreatedAtThenId).map(toRecord);
     },
 
     async listByPrincipal(principalKey, now) {

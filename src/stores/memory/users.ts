@@ -33,8 +33,27 @@ export function createMemoryUserStore(): MemoryPort<UserStore> {
       const user = users.get(id);
       if (user === undefined) return false;
       if (expectedHash !== undefined && user.passwordHash !== expectedHash) return false;
+      users.set(id, { ...user, passwordHash, updatedAt: now, credentialsChangedAt: now });
+      return true;
+    },
+
+    async rehash(id, passwordHash, now, expectedHash) {
+      const user = users.get(id);
+      if (user === undefined || user.passwordHash !== expectedHash) return false;
       users.set(id, { ...user, passwordHash, updatedAt: now });
       return true;
+    },
+
+    async setDisabled(id, disabled, now) {
+      const user = users.get(id);
+      if (user === undefined) return undefined;
+      if ((user.disabledAt !== undefined) === disabled) return copyJson(user);
+      const { disabledAt: _previous, ...enabled } = user;
+      const updated: UserRecord = disabled
+        ? { ...enabled, disabledAt: now, updatedAt: now }
+        : { ...enabled, updatedAt: now };
+      users.set(id, updated);
+      return copyJson(updated);
     },
 
     async delete(id) {

@@ -39,6 +39,10 @@ export function createSqliteConsentStore(db: Database.Database): ConsentStore {
     db,
     'DELETE FROM consents WHERE principal_key = @principalKey AND client_id = @clientId',
   );
+  const deleteAllOf = prepare<{ principalKey: string }>(
+    db,
+    'DELETE FROM consents WHERE principal_key = @principalKey',
+  );
   const selectByPrincipal = prepare<{ principalKey: string; now: number }, ConsentRow>(
     db,
     `SELECT * FROM consents WHERE principal_key = @principalKey AND expires_at > @now
@@ -63,6 +67,7 @@ export function createSqliteConsentStore(db: Database.Database): ConsentStore {
       }),
     delete: (principalKey, clientId) =>
       guarded(() => deleteOne.run({ principalKey, clientId }).changes === 1),
+    deleteByPrincipal: (principalKey) => guarded(() => deleteAllOf.run({ principalKey }).changes),
     listByPrincipal: (principalKey, now) =>
       guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
   };

@@ -3,6 +3,7 @@ import type { GrantRecord, GrantStore, PrincipalSnapshot } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
+import { prepareRevocationInsert } from './revocations.js';
 import { optionalField, parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
@@ -44,6 +45,12 @@ function toRecord(row: GrantRow): GrantRecord {
   };
 }
 
+/** The order of `listByPrincipal`, for results of statements that cannot order them (`RETURNING`). */
+function byCreatedAtThenId(a: GrantRecord, b: GrantRecord): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 export function createSqliteGrantStore(db: Database.Database): GrantStore {
   const insertGrant = prepare<Record<string, unknown>>(
     db,
@@ -77,6 +84,12 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
     db,
     'UPDATE grants SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL RETURNING *',
   );
+  const markRevokedByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow>(
+    db,
+    `UPDATE grants SET revoked_at = @now WHERE principal_key = @principalKey AND revoked_at IS NULL
+     RETURNING *`,
+  );
+  const addRevocation = prepareRevocationInsert(db);
   const selectByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow>(
     db,
     `SELECT * FROM grants
@@ -136,6 +149,24 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
       return toRecord(row);
     },
   );
+  // The grant and its revocation entry land together: no crash or failure between two writes can leave a
+  // revoked grant whose access tokens are still accepted.
+  const revokeTx = db.transaction(
+    (id: string, now: number, revocationExpiresAt: number): GrantRecord | undefined => {
+      const row = markRevoked.get({ id, now });
+      addRevocation({ kind: 'grant', id, revokedAt: now, expiresAt: revocationExpiresAt });
+      return row === undefined ? undefined : toRecord(row);
+    },
+  );
+  const revokeByPrincipalTx = db.transaction(
+    (principalKey: string, now: number, revocationExpiresAt: number): GrantRecord[] => {
+      const rows = markRevokedByPrincipal.all({ principalKey, now });
+      for (const row of rows) {
+        addRevocation({ kind: 'grant', id: row.id, revokedAt: now, expiresAt: revocationExpiresAt });
+      }
+      return rows.map(toRecord).sort(byCreatedAtThenId);
+    },
+  );
   const deleteExpiredTx = db.transaction((now: number, limit: number): number => {
     const grantIds = deleteExpiredGrants.all({ now, limit });
     if (grantIds.length > 0) deleteTokensOf.run({ grantIds: JSON.stringify(grantIds) });
@@ -158,11 +189,9 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
       guarded(() =>
         rotateTx.immediate(id, expectedGeneration, newRefreshTokenHash, rotatedAt, graceResponse),
       ),
-    revoke: (id, now) =>
-      guarded(() => {
-        const row = markRevoked.get({ id, now });
-        return row === undefined ? undefined : toRecord(row);
-      }),
+    revoke: (id, now, revocationExpiresAt) => guarded(() => revokeTx.immediate(id, now, revocationExpiresAt)),
+    revokeByPrincipal: (principalKey, now, revocationExpiresAt) =>
+      guarded(() => revokeByPrincipalTx.immediate(principalKey, now, revocationExpiresAt)),
     listByPrincipal: (principalKey, now) =>
       guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
     deleteExpired: (now, limit) =>

@@ -28,9 +28,32 @@ export type SqliteStoresOptions =
 function configure(db: Database.Database): void {
   // busy_timeout first: switching to WAL needs a lock another opener may hold.
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  db.pragma('journal_mode = WAL');
+  switchToWal(db);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
+}
+
+/** Pause between two attempts at the WAL switch, in milliseconds. */
+const WAL_RETRY_MS = 10;
+
+/**
+ * `journal_mode = WAL`, retried while another process opening the same new file holds the lock: SQLite
+ * answers that switch with `SQLITE_BUSY` at once, without waiting out `busy_timeout`, when two openers
+ * race for it. Gives up after `BUSY_TIMEOUT_MS`, like any other lock wait.
+ */
+function switchToWal(db: Database.Database): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += WAL_RETRY_MS) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      const busy = error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
+      if (!busy || waited >= BUSY_TIMEOUT_MS) throw error;
+      // A synchronous pause: the store opens synchronously, before anything else runs.
+      Atomics.wait(pause, 0, 0, WAL_RETRY_MS);
+    }
+  }
 }
 
 /**
@@ -50,7 +73,7 @@ function configure(db: Database.Database): void {
  * ```ts
  * const stores = createSqliteStores({ path: '/var/lib/gatehouse/gatehouse.db' });
  * try {
- *   await stores.sessions.create(record, 5, clock.now());
+ *   await stores.sessions.create(record, { max: 5 }, clock.now());
  * } finally {
  *   await stores.close();
  * }

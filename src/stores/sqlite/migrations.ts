@@ -171,6 +171,66 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX counters_reset_at_idx ON counters (reset_at);
     `,
   },
+  {
+    version: 3,
+    name: 'session idle timeout',
+    // A pending session gets a shorter idle timeout than an established one, so each row carries its own.
+    // Existing rows get the timeout their deadline was computed with. Where `absolute_expires_at` capped
+    // that deadline the true timeout was longer, but the difference is still exact in effect: every later
+    // touch happens at or after `last_seen_at`, so `min(now + difference, absolute_expires_at)` is the
+    // absolute deadline either way. ADD COLUMN keeps this cheap on a large table; its default 0 is never
+    // used by the adapter, and would fail closed (a touch ending the session at once) if it were.
+    sql: `
+      ALTER TABLE sessions
+        ADD COLUMN idle_timeout_ms INTEGER NOT NULL DEFAULT 0 CHECK (idle_timeout_ms >= 0);
+      UPDATE sessions SET idle_timeout_ms = max(idle_expires_at - last_seen_at, 0);
+    `,
+  },
+  {
+    version: 4,
+    name: 'user credentials and disabling',
+    // Rebuilt rather than altered so that credentials_changed_at has no default: a default would silently
+    // make every earlier sign-in count. Existing users get updated_at, the last password change or rehash:
+    // never earlier than the real last change, so at worst a user whose last update was a rehash signs in
+    // once more, and nothing authenticated with a replaced password survives the upgrade.
+    sql: `
+      CREATE TABLE users_v4 (
+        id TEXT PRIMARY KEY NOT NULL,
+        username TEXT NOT NULL UNIQUE,
+        email TEXT,
+        name TEXT,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        disabled_at INTEGER,
+        credentials_changed_at INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO users_v4 (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
+          credentials_changed_at)
+        SELECT id, username, email, name, password_hash, created_at, updated_at, NULL, updated_at FROM users;
+      DROP TABLE users;
+      ALTER TABLE users_v4 RENAME TO users;
+    `,
+  },
+  {
+    version: 5,
+    name: 'revocation watermark',
+    // One row counting every revocation ever added, bumped by a trigger so that no writer (the revocation
+    // port, a grant revoked in the same transaction, another process) can add an entry without moving it.
+    // Unlike max(rowid) it never goes back when the sweep deletes the newest rows. An upsert that keeps
+    // an existing entry inserts nothing and leaves it alone.
+    sql: `
+      CREATE TABLE revocation_watermark (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        value INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO revocation_watermark (id, value) SELECT 1, count(*) FROM revocations;
+      CREATE TRIGGER revocations_move_watermark AFTER INSERT ON revocations
+      BEGIN
+        UPDATE revocation_watermark SET value = value + 1 WHERE id = 1;
+      END;
+    `,
+  },
 ];
 
 function assertWellFormed(migrations: readonly SqliteMigration[]): void {
@@ -208,7 +268,7 @@ function schemaVersion(db: Database.Database): number | undefined {
  *
  * @example
  * ```ts
- * const applied = migrateSqlite(db); // [1, 2] on a new file, [] afterwards
+ * const applied = migrateSqlite(db); // [1, 2, 3, 4, 5] on a new file, [] afterwards
  * ```
  */
 export function migrateSqlite(

@@ -1,6 +1,12 @@
 import type Database from 'better-sqlite3';
 import { GatehouseError } from '../../errors/gatehouse-error.js';
-import type { CreateSessionResult, SessionKind, SessionRecord, SessionStore } from '../ports.js';
+import type {
+  CreateSessionResult,
+  SessionKind,
+  SessionLimit,
+  SessionRecord,
+  SessionStore,
+} from '../ports.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare as prepareStatement } from './prepare.js';
 import { guarded } from './store-error.js';
@@ -11,6 +17,7 @@ interface SessionRow {
   kind: string;
   created_at: number;
   last_seen_at: number;
+  idle_timeout_ms: number;
   idle_expires_at: number;
   absolute_expires_at: number;
   version: number;
@@ -24,11 +31,18 @@ function toRecord(row: SessionRow): SessionRecord {
     kind: row.kind as SessionKind,
     createdAt: row.created_at,
     lastSeenAt: row.last_seen_at,
+    idleTimeoutMs: row.idle_timeout_ms,
     idleExpiresAt: row.idle_expires_at,
     absoluteExpiresAt: row.absolute_expires_at,
     version: row.version,
     data: JSON.parse(row.data) as Record<string, unknown>,
   };
+}
+
+/** The order of `listByPrincipal`, for rows a `DELETE … RETURNING` hands back in no particular order. */
+function byCreatedAtThenId(a: SessionRow, b: SessionRow): number {
+  if (a.created_at !== b.created_at) return a.created_at - b.created_at;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 const LIVE = 'idle_expires_at > @now AND absolute_expires_at > @now';
@@ -42,17 +56,38 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
     `SELECT count(*) FROM sessions WHERE principal_key = @principalKey AND ${LIVE}`,
   ).pluck();
   const insert = db.prepare<[Record<string, unknown>]>(
-    `INSERT INTO sessions (id, principal_key, kind, created_at, last_seen_at, idle_expires_at,
+    `INSERT INTO sessions (id, principal_key, kind, created_at, last_seen_at, idle_timeout_ms, idle_expires_at,
        absolute_expires_at, version, data)
-     VALUES (@id, @principalKey, @kind, @createdAt, @lastSeenAt, @idleExpiresAt, @absoluteExpiresAt,
-       @version, @data)`,
+     VALUES (@id, @principalKey, @kind, @createdAt, @lastSeenAt, @idleTimeoutMs, @idleExpiresAt,
+       @absoluteExpiresAt, @version, @data)`,
+  );
+  // The per-principal index narrows this to a handful of rows (at most the cap is live), so the sort is cheap.
+  const selectEvictable = prepare<
+    { principalKey: string; now: number; kinds: string; limit: number },
+    SessionRow
+  >(
+    `SELECT * FROM sessions
+     WHERE principal_key = @principalKey AND ${LIVE} AND kind IN (SELECT value FROM json_each(@kinds))
+     ORDER BY last_seen_at, created_at, id
+     LIMIT @limit`,
+  );
+  const deleteIds = prepare<{ ids: string }, never>(
+    'DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(@ids))',
   );
   const selectLive = prepare<{ id: string; now: number }, SessionRow>(
     `SELECT * FROM sessions WHERE id = @id AND ${LIVE}`,
   );
-  const touchLive = prepare<{ id: string; now: number; idleDeadline: number }, SessionRow>(
-    `UPDATE sessions SET last_seen_at = @now, idle_expires_at = min(@idleDeadline, absolute_expires_at)
-     WHERE id = @id AND ${LIVE}
+  // On the right of SET, columns hold their values from before the update, so the deadline uses the given
+  // timeout or, when none is given (NULL), the stored one.
+  const touchOwned = prepare<
+    { id: string; principalKey: string; now: number; idleTimeoutMs: number | null },
+    SessionRow
+  >(
+    `UPDATE sessions SET
+       last_seen_at = @now,
+       idle_timeout_ms = coalesce(@idleTimeoutMs, idle_timeout_ms),
+       idle_expires_at = min(@now + coalesce(@idleTimeoutMs, idle_timeout_ms), absolute_expires_at)
+     WHERE id = @id AND principal_key = @principalKey AND ${LIVE}
      RETURNING *`,
   );
   const compareAndSwap = prepare<{ id: string; expectedVersion: number; data: string }, SessionRow>(
@@ -61,6 +96,12 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
      RETURNING *`,
   );
   const deleteById = db.prepare<[string]>('DELETE FROM sessions WHERE id = ?');
+  const deleteOwnedRow = prepare<{ id: string; principalKey: string }, SessionRow>(
+    'DELETE FROM sessions WHERE id = @id AND principal_key = @principalKey RETURNING *',
+  );
+  const deleteAllOf = prepare<{ principalKey: string }, SessionRow>(
+    'DELETE FROM sessions WHERE principal_key = @principalKey RETURNING *',
+  );
   const selectByPrincipal = prepare<{ principalKey: string; now: number }, SessionRow>(
     `SELECT * FROM sessions WHERE principal_key = @principalKey AND ${LIVE} ORDER BY created_at, id`,
   );
@@ -72,27 +113,40 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
      RETURNING *`,
   );
 
-  // IMMEDIATE takes the write lock before the count, so no other connection or process can insert between
-  // this count and this insert: N concurrent creates against a cap of K admit exactly K.
+  // IMMEDIATE takes the write lock before the count, so no other connection or process can insert or evict
+  // between this count and this insert: N concurrent creates against a cap of K leave at most K live
+  // sessions, and each evicted row is deleted (and returned) by exactly one of them.
   const createTx = db.transaction(
-    (record: SessionRecord, maxPerPrincipal: number, now: number): CreateSessionResult => {
+    (record: SessionRecord, limit: SessionLimit, now: number): CreateSessionResult => {
       if (selectId.get(record.id) !== undefined) {
         throw new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
       }
-      const activeCount = countLive.get({ principalKey: record.principalKey, now }) ?? 0;
-      if (activeCount >= maxPerPrincipal) return { created: false, activeCount };
+      const { principalKey } = record;
+      const activeCount = countLive.get({ principalKey, now }) ?? 0;
+      let evicted: SessionRow[] = [];
+      if (activeCount >= limit.max) {
+        const needed = activeCount - limit.max + 1;
+        const kinds = limit.evictKinds ?? [];
+        evicted =
+          kinds.length === 0
+            ? []
+            : selectEvictable.all({ principalKey, now, kinds: JSON.stringify(kinds), limit: needed });
+        if (evicted.length < needed) return { created: false, activeCount };
+        deleteIds.run({ ids: JSON.stringify(evicted.map((row) => row.id)) });
+      }
       insert.run({
         id: record.id,
-        principalKey: record.principalKey,
+        principalKey,
         kind: record.kind,
         createdAt: record.createdAt,
         lastSeenAt: record.lastSeenAt,
+        idleTimeoutMs: record.idleTimeoutMs,
         idleExpiresAt: record.idleExpiresAt,
         absoluteExpiresAt: record.absoluteExpiresAt,
         version: record.version,
         data: JSON.stringify(record.data),
       });
-      return { created: true, activeCount };
+      return { created: true, activeCount, evicted: evicted.map(toRecord) };
     },
   );
   const deleteExpiredTx = db.transaction((now: number, limit: number): SessionRecord[] =>
@@ -100,15 +154,15 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
   );
 
   return {
-    create: (record, maxPerPrincipal, now) => guarded(() => createTx.immediate(record, maxPerPrincipal, now)),
+    create: (record, limit, now) => guarded(() => createTx.immediate(record, limit, now)),
     get: (id, now) =>
       guarded(() => {
         const row = selectLive.get({ id, now });
         return row === undefined ? undefined : toRecord(row);
       }),
-    touch: (id, now, idleTimeoutMs) =>
+    touch: (id, principalKey, now, idleTimeoutMs) =>
       guarded(() => {
-        const row = touchLive.get({ id, now, idleDeadline: now + idleTimeoutMs });
+        const row = touchOwned.get({ id, principalKey, now, idleTimeoutMs: idleTimeoutMs ?? null });
         return row === undefined ? undefined : toRecord(row);
       }),
     update: (id, expectedVersion, data) =>
@@ -117,6 +171,13 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
         return row === undefined ? undefined : toRecord(row);
       }),
     delete: (id) => guarded(() => deleteById.run(id).changes === 1),
+    deleteOwned: (id, principalKey) =>
+      guarded(() => {
+        const row = deleteOwnedRow.get({ id, principalKey });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    deleteByPrincipal: (principalKey) =>
+      guarded(() => deleteAllOf.all({ principalKey }).sort(byCreatedAtThenId).map(toRecord)),
     listByPrincipal: (principalKey, now) =>
       guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
     deleteExpired: (now, limit) =>

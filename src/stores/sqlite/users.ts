@@ -12,6 +12,8 @@ interface UserRow {
   password_hash: string;
   created_at: number;
   updated_at: number;
+  disabled_at: number | null;
+  credentials_changed_at: number;
 }
 
 function toRecord(row: UserRow): UserRecord {
@@ -23,6 +25,8 @@ function toRecord(row: UserRow): UserRecord {
     passwordHash: row.password_hash,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...optionalField('disabledAt', row.disabled_at),
+    credentialsChangedAt: row.credentials_changed_at,
   };
 }
 
@@ -30,8 +34,10 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
   // No conflict target: a taken id and a taken username both leave the row out, in one statement.
   const insert = prepare<Record<string, unknown>>(
     db,
-    `INSERT INTO users (id, username, email, name, password_hash, created_at, updated_at)
-     VALUES (@id, @username, @email, @name, @passwordHash, @createdAt, @updatedAt)
+    `INSERT INTO users (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
+       credentials_changed_at)
+     VALUES (@id, @username, @email, @name, @passwordHash, @createdAt, @updatedAt, @disabledAt,
+       @credentialsChangedAt)
      ON CONFLICT DO NOTHING`,
   );
   const selectById = prepare<{ id: string }, UserRow>(db, 'SELECT * FROM users WHERE id = @id');
@@ -47,8 +53,22 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
     expectedHash: string | null;
   }>(
     db,
-    `UPDATE users SET password_hash = @passwordHash, updated_at = @now
+    `UPDATE users SET password_hash = @passwordHash, updated_at = @now, credentials_changed_at = @now
      WHERE id = @id AND (@expectedHash IS NULL OR password_hash = @expectedHash)`,
+  );
+  const updateHash = prepare<{ id: string; passwordHash: string; now: number; expectedHash: string }>(
+    db,
+    `UPDATE users SET password_hash = @passwordHash, updated_at = @now
+     WHERE id = @id AND password_hash = @expectedHash`,
+  );
+  // `@disabled` is 1 or 0; `updated_at` moves only when the enabled state actually flips.
+  const updateDisabled = prepare<{ id: string; disabled: number; now: number }, UserRow>(
+    db,
+    `UPDATE users SET
+       disabled_at = CASE WHEN @disabled THEN coalesce(disabled_at, @now) END,
+       updated_at = CASE WHEN (disabled_at IS NOT NULL) = @disabled THEN updated_at ELSE @now END
+     WHERE id = @id
+     RETURNING *`,
   );
   const deleteById = prepare<{ id: string }>(db, 'DELETE FROM users WHERE id = @id');
 
@@ -64,6 +84,8 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
             passwordHash: user.passwordHash,
             createdAt: user.createdAt,
             updatedAt: user.updatedAt,
+            disabledAt: user.disabledAt ?? null,
+            credentialsChangedAt: user.credentialsChangedAt,
           }).changes === 1,
       ),
     get: (id) =>
@@ -81,6 +103,13 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
       guarded(
         () => updatePassword.run({ id, passwordHash, now, expectedHash: expectedHash ?? null }).changes === 1,
       ),
+    rehash: (id, passwordHash, now, expectedHash) =>
+      guarded(() => updateHash.run({ id, passwordHash, now, expectedHash }).changes === 1),
+    setDisabled: (id, disabled, now) =>
+      guarded(() => {
+        const row = updateDisabled.get({ id, disabled: disabled ? 1 : 0, now });
+        return row === undefined ? undefined : toRecord(row);
+      }),
     delete: (id) => guarded(() => deleteById.run({ id }).changes === 1),
   };
 }

@@ -14,12 +14,13 @@ describe('createMemoryStores', () => {
         kind: 'streamable-http',
         createdAt: T0,
         lastSeenAt: T0,
+        idleTimeoutMs: 1_800_000,
         idleExpiresAt: T0 + 1_800_000,
         absoluteExpiresAt: T0 + 28_800_000,
         version: 1,
         data: {},
       },
-      5,
+      { max: 5 },
       T0,
     );
 
@@ -39,12 +40,13 @@ describe('createMemoryStores', () => {
         kind: 'websocket',
         createdAt: T0,
         lastSeenAt: T0,
+        idleTimeoutMs: 1,
         idleExpiresAt: T0 + 1,
         absoluteExpiresAt: T0 + 2,
         version: 1,
         data: {},
       },
-      5,
+      { max: 5 },
       T0,
     );
 

@@ -121,12 +121,13 @@ describe('SQLite sessions across processes', () => {
             kind: 'streamable-http',
             createdAt: T0,
             lastSeenAt: T0,
+            idleTimeoutMs: 60_000,
             idleExpiresAt: T0 + 60_000,
             absoluteExpiresAt: T0 + 28_800_000,
             version: 1,
             data: { i },
           },
-          1_000,
+          { max: 1_000 },
           T0,
         );
       }
@@ -141,5 +142,30 @@ describe('SQLite sessions across processes', () => {
     const removed = results.flatMap((result) => result.removed);
     expect(new Set(removed).size).toBe(removed.length);
     expect(removed.sort()).toEqual(expired);
+  });
+
+  it('leaves at most the cap and hands each evicted session to one process when evicting creates race', async () => {
+    const cap = 3;
+    // The file exists first: racing first opens is the test above, and this one is about eviction.
+    await createSqliteStores({ path }).close();
+
+    const results = (await runTogether(
+      Array.from({ length: WORKERS }, (_, w) => ['evict', path, `w${w}`, '40', String(cap), String(T0)]),
+    )) as { created: string[]; evicted: string[] }[];
+
+    const created = results.flatMap((result) => result.created);
+    const evicted = results.flatMap((result) => result.evicted);
+    expect(created).toHaveLength(WORKERS * 40);
+    expect(new Set(evicted).size).toBe(evicted.length);
+    const stores = createSqliteStores({ path });
+    try {
+      const live = (await stores.sessions.listByPrincipal('https://idp.example.test/#shared', T0)).map(
+        (record) => record.id,
+      );
+      expect(live).toHaveLength(cap);
+      expect([...live, ...evicted].sort()).toEqual(created.sort());
+    } finally {
+      await stores.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ function sessionRecord(id: string): SessionRecord {
     kind: 'websocket',
     createdAt: T0,
     lastSeenAt: T0,
+    idleTimeoutMs: 1_800_000,
     idleExpiresAt: T0 + 1_800_000,
     absoluteExpiresAt: T0 + 28_800_000,
     version: 1,
@@ -40,7 +41,7 @@ describe('createSqliteStores', () => {
     'creates the database and its WAL file readable by the owner only (password hashes, sealed keys)',
     async () => {
       const stores = createSqliteStores({ path });
-      await stores.sessions.create(sessionRecord('s-mode'), 10, T0);
+      await stores.sessions.create(sessionRecord('s-mode'), { max: 10 }, T0);
       expect((await stat(path)).mode & 0o777).toBe(0o600);
       expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
       await stores.close();
@@ -70,7 +71,7 @@ describe('createSqliteStores', () => {
   it('leaves a caller-owned connection open on close', async () => {
     const db = new Database(path);
     const stores = createSqliteStores({ db });
-    await stores.sessions.create(sessionRecord('sess-a'), 5, T0);
+    await stores.sessions.create(sessionRecord('sess-a'), { max: 5 }, T0);
 
     await stores.close();
 
@@ -93,7 +94,7 @@ describe('createSqliteStores', () => {
     const stores = createSqliteStores({ db });
     try {
       const record = sessionRecord('sess-a');
-      await stores.sessions.create(record, 5, T0);
+      await stores.sessions.create(record, { max: 5 }, T0);
       expect(await stores.sessions.get(record.id, T0)).toEqual(record);
       expect(await stores.sessions.deleteExpired(T0 + 28_800_000, 10)).toEqual([record]);
     } finally {
@@ -112,7 +113,7 @@ describe('createSqliteStores', () => {
     try {
       let thrown: unknown;
       try {
-        await stores.sessions.create(sessionRecord('sess-b'), 5, T0);
+        await stores.sessions.create(sessionRecord('sess-b'), { max: 5 }, T0);
       } catch (error) {
         thrown = error;
       }
@@ -138,6 +139,38 @@ describe('createSqliteStores', () => {
     } finally {
       owner.prepare('ROLLBACK').run();
       owner.close();
+    }
+  });
+
+  it('revokes a grant and writes its revocation entry in one transaction: both or neither', async () => {
+    const db = new Database(path);
+    const stores = createSqliteStores({ db });
+    try {
+      const principal = { subject: 'alice', idp: 'local' };
+      const grant = {
+        id: 'grant-a',
+        clientId: 'client-a',
+        principal,
+        scopes: ['mcp:tools'],
+        resource: 'https://mcp.example.test/mcp',
+        authTime: T0,
+        createdAt: T0,
+        expiresAt: T0 + 86_400_000,
+        generation: 0,
+        rotatedAt: T0,
+      };
+      await stores.grants.create(grant);
+      // Stands in for any failure of the second write (disk full, I/O error).
+      db.exec(`CREATE TRIGGER refuse_revocations BEFORE INSERT ON revocations
+               BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+
+      await expect(stores.grants.revoke(grant.id, T0 + 1, T0 + 3_600_000)).rejects.toThrow();
+      await expect(stores.grants.revokeByPrincipal('local#alice', T0 + 1, T0 + 3_600_000)).rejects.toThrow();
+
+      expect(await stores.grants.get(grant.id, T0 + 1)).toStrictEqual(grant);
+    } finally {
+      await stores.close();
+      db.close();
     }
   });
 });
