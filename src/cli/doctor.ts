@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ConfigIssue } from '../config/format-issues.js';
+import type { DoctorCheck, DoctorReport } from '../doctor/doctor.js';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
-import type { DoctorCheck, DoctorReport } from '../ops/doctor.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
 interface DoctorFlags extends CliConfigFlags {
@@ -45,7 +45,7 @@ export function registerDoctor(program: Command): void {
         usage('use either --token or --token-file, not both');
         return;
       }
-      const { parseFingerprint, runDoctor } = await import('../ops/doctor.js');
+      const { parseFingerprint, runDoctor } = await import('../doctor/doctor.js');
       const expectFingerprints = new Map<string, string>();
       for (const entry of flags.expectFingerprint) {
         const at = entry.indexOf('=');
@@ -72,7 +72,7 @@ export function registerDoctor(program: Command): void {
       let report: DoctorReport;
       try {
         const config = loadCliConfig(flags);
-        report = await runDoctor(config, { token, expectFingerprints });
+        report = await runDoctor(config, { token, expectFingerprints, env: process.env });
       } catch (error) {
         if (!isGatehouseError(error, 'ERR_CONFIG_INVALID')) throw error;
         const issues = (error.details?.issues as ConfigIssue[] | undefined) ?? [];

@@ -328,17 +328,45 @@ type Resolved =
   | { ok: true; path: ConfigPath; schemas: SchemaNode[] }
   | { ok: false; path: ConfigPath; message: string };
 
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps count one each. */
 function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  const at = (i: number, j: number) => rows[i]?.[j] ?? Number.POSITIVE_INFINITY;
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, at(i - 2, j - 2) + 1);
+      (rows[i] as number[])[j] = best;
     }
-    previous = current;
   }
-  return previous[b.length] ?? 0;
+  return at(a.length, b.length);
+}
+
+/**
+ * The names a mistyped `input` most likely meant: those closest to it (case ignored, a swap of two
+ * letters counts once), within 2 edits (1 for names of three letters or fewer). Empty when none is close.
+ *
+ * @example
+ * closestNames('upstrem', ['upstream', 'auth']); // ['upstream']
+ */
+export function closestNames(input: string, candidates: readonly string[]): string[] {
+  const limit = input.length <= 3 ? 1 : 2;
+  const scored = [...new Set(candidates)].map((name) => ({
+    name,
+    distance: editDistance(input.toLowerCase(), name.toLowerCase()),
+  }));
+  const best = Math.min(...scored.map((entry) => entry.distance));
+  if (best > limit) return [];
+  return scored.filter((entry) => entry.distance === best).map((entry) => entry.name);
+}
+
+/** Every key an object schema among `schemas` accepts. */
+export function knownKeys(schemas: readonly SchemaNode[]): string[] {
+  return [...new Set(schemas.flatMap((schema) => Object.keys(shapeOf(schema) ?? {})))];
 }
 
 function step(
@@ -369,8 +397,8 @@ function unknownSegmentMessage(
   path: ConfigPath,
 ) {
   const where = path.length === 0 ? 'at the top level' : `under ${formatConfigPath(path)}`;
-  const names = [...new Set(schemas.flatMap((schema) => Object.keys(shapeOf(schema) ?? {}).map(envSegment)))];
-  const close = names.filter((candidate) => editDistance(candidate, segment) <= 2);
+  const names = [...new Set(knownKeys(schemas).map(envSegment))];
+  const close = closestNames(segment, names);
   let hint = '';
   if (close.length > 0) hint = `; did you mean ${close.join(' or ')}?`;
   else if (names.length > 0) hint = `; expected one of ${names.join(', ')}`;

@@ -3,12 +3,14 @@ import type { z } from 'zod';
 import {
   type ConfigPath,
   childSchemas,
+  closestNames,
   coerceEnvValue,
   describeReadError,
   discriminatorKeys,
   expand,
   fileFieldPairs,
   jsonErrorLocation,
+  knownKeys,
   readConfigEnv,
   type SchemaNode,
   trimFileContent,
@@ -33,7 +35,10 @@ export type ConfigOverrides = DeepPartial<GatehouseConfigInput>;
 export interface LoadConfigOptions {
   /** Path of a JSON config file; when absent, `env.GATEHOUSE_CONFIG` names it; when neither (or empty), no file. */
   file?: string;
-  /** Environment to read `GATEHOUSE_*` overrides and `*_FILE` secrets from. */
+  /**
+   * Environment to read `GATEHOUSE_*` overrides and `*_FILE` secrets from. `NODE_ENV=production` means
+   * `mode: production` unless a layer sets `mode` itself.
+   */
   env: Readonly<Record<string, string | undefined>>;
   /** Highest-precedence overrides (from CLI flags), shaped like the config input. `undefined` fields are ignored. */
   overrides?: ConfigOverrides;
@@ -328,6 +333,16 @@ function unionTypeMismatch(branches: ZodIssue[][]): string | undefined {
   return missing ? `required (expected ${list})` : `expected ${list}`;
 }
 
+/** The (expanded) schemas of the field at `path`. */
+function schemasAt(path: readonly PropertyKey[]): SchemaNode[] {
+  let schemas = ROOT;
+  for (const key of path) {
+    if (typeof key === 'symbol') return [];
+    schemas = childSchemas(schemas, key);
+  }
+  return schemas;
+}
+
 /**
  * zod issues as one line per field: unknown keys one by one, `required` for missing fields, and a failed
  * union of objects narrowed to the branch whose literal (`kind`) matched.
@@ -337,9 +352,15 @@ function flattenZodIssues(issues: readonly ZodIssue[], base: PropertyKey[] = [])
   for (const issue of issues) {
     const path = [...base, ...issue.path];
     switch (issue.code) {
-      case 'unrecognized_keys':
-        for (const key of issue.keys) out.push({ path: [...path, key], message: 'unknown field' });
+      case 'unrecognized_keys': {
+        const known = knownKeys(schemasAt(path));
+        for (const key of issue.keys) {
+          const close = closestNames(key, known).map((name) => JSON.stringify(name));
+          const hint = close.length > 0 ? `; did you mean ${close.join(' or ')}?` : '';
+          out.push({ path: [...path, key], message: `unknown field${hint}` });
+        }
         break;
+      }
       case 'invalid_type':
         out.push({
           path,
@@ -398,7 +419,9 @@ function holes(value: unknown, path: ConfigPath, out: ConfigPath[]): ConfigPath[
 }
 
 /**
- * Loads the configuration: schema defaults < config file < `GATEHOUSE_*` environment < `overrides`.
+ * Loads the configuration: schema defaults < config file < `GATEHOUSE_*` environment < `overrides`, with
+ * `NODE_ENV=production` meaning `mode: production` when no layer sets `mode`. Every `…File` field is read
+ * here, so the result holds its secrets.
  * Plain objects merge deeply; arrays replace (an indexed variable such as `GATEHOUSE_AUTH__VERIFIERS__0__KIND`
  * patches one element). Every problem is collected and thrown as one `ERR_CONFIG_INVALID` whose
  * `details.issues` lists `{ path, source, message }`; no issue ever contains a secret value.
@@ -439,6 +462,11 @@ export function loadConfig(options: LoadConfigOptions): GatehouseConfig {
   if (options.overrides !== undefined) {
     const resolved = resolveFileFields(ROOT, options.overrides, [], () => 'flag', readFile, issues);
     layers.mergeRoot(resolved as Record<string, unknown>, 'flag');
+  }
+
+  // Node's convention for "this is a production deployment"; an explicit `mode` anywhere still wins.
+  if (getAt(layers.root, ['mode']) === undefined && options.env.NODE_ENV === 'production') {
+    layers.set(['mode'], 'production', 'env NODE_ENV');
   }
 
   // A `secretFile` that reached the merged input some other way (an env variable naming the `…File` field itself).

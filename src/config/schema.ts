@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { federationConfigSchema } from '../identity/oidc-config.js';
+import { isCidr } from '../net/client-address.js';
+import { federationConfigSchema } from './federation.js';
 
 /**
  * The one configuration schema: the library, the config file and the environment all go through it.
@@ -12,6 +13,20 @@ const url = z.url({ protocol: /^https?$/ });
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A `…File` field is input only: `loadConfig` replaces it by the value it names before the schema parses,
+ * so a parsed configuration always holds its secrets and nothing downstream checks for one "not loaded".
+ * One that reaches the schema was never read (the configuration was parsed without `loadConfig`).
+ */
+function unreadFile(ctx: z.core.$RefinementCtx, field: string): never {
+  ctx.addIssue({
+    code: 'custom',
+    path: [field],
+    message: `not read: ${field} is read by loadConfig; load the configuration with it, or set the value itself`,
+  });
+  return z.NEVER;
+}
 
 export const serverSchema = z
   .object({
@@ -42,8 +57,33 @@ export const serverSchema = z
      * (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
      */
     allowedOrigins: z.array(z.string().min(1)).default([]),
+    /**
+     * Reverse proxies whose forwarding header is believed (CIDR ranges or single addresses, IPv4 or IPv6).
+     * From any other peer the header is ignored and the TCP peer is the client. With proxies listed, the
+     * client is the rightmost address in the header that is not itself a trusted proxy. Default: none.
+     */
+    trustedProxies: z
+      .array(z.string().refine(isCidr, { message: 'must be an IP address or CIDR range, e.g. 10.0.0.0/8' }))
+      .default([]),
+    /**
+     * The header the trusted proxies write: `x-forwarded-for` or RFC 7239 `forwarded`. Only this one is
+     * read: a proxy that appends to one passes the other through from the client untouched. Default
+     * `x-forwarded-for`.
+     */
+    forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
+    /** Time to receive a request's headers, in milliseconds; slower clients are disconnected (408). Default 10 s. */
+    headersTimeoutMs: durationMs.default(10_000),
+    /**
+     * Time to receive a whole request, headers and body, in milliseconds; a body that trickles in is cut
+     * off (408). Responses, such as SSE streams, are not limited by it. Default 30 s.
+     */
+    requestTimeoutMs: durationMs.default(30_000),
   })
-  .strict();
+  .strict()
+  .refine((v) => v.headersTimeoutMs <= v.requestTimeoutMs, {
+    message: 'must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
 
 export const identityEnvSchema = z
   .object({
@@ -123,6 +163,10 @@ export const hs256VerifierSchema = z
   .refine((v) => (v.secret === undefined) !== (v.secretFile === undefined), {
     message: 'set exactly one of secret and secretFile',
     path: ['secret'],
+  })
+  .transform(({ secretFile, ...verifier }, ctx) => {
+    if (verifier.secret === undefined) return unreadFile(ctx, 'secretFile');
+    return { ...verifier, secret: verifier.secret };
   });
 
 export const jwksVerifierSchema = z
@@ -314,17 +358,21 @@ export const authorizationServerSchema = z
       })
       .strict()
       .default({ audiences: [], ttlSeconds: 300 }),
+    /**
+     * Sign-in throttling. Limits count per username *and* client address, and per address: never per
+     * username alone, which would let anyone lock a person out by failing on purpose.
+     */
     loginThrottle: z
       .object({
-        /** Failed sign-ins per username per window before that username is throttled. Default 5. */
-        perUsername: z.number().int().positive().default(5),
-        /** Failed sign-ins per client IP per window. Default 50. */
-        perIp: z.number().int().positive().default(50),
+        /** Failed sign-ins for one username from one client address per window. Default 5. */
+        perUsernameAndAddress: z.number().int().positive().default(5),
+        /** Failed sign-ins from one client address per window, whatever the username. Default 50. */
+        perAddress: z.number().int().positive().default(50),
         /** Window, in milliseconds. Default 15 min. */
         windowMs: durationMs.default(15 * 60_000),
       })
       .strict()
-      .default({ perUsername: 5, perIp: 50, windowMs: 15 * 60_000 }),
+      .default({ perUsernameAndAddress: 5, perAddress: 50, windowMs: 15 * 60_000 }),
   })
   .strict()
   .refine((v) => v.secretKey === undefined || v.secretKeyFile === undefined, {
@@ -334,6 +382,10 @@ export const authorizationServerSchema = z
   .refine((v) => !v.enabled || v.localAccounts || v.federation !== undefined, {
     message: 'no way to sign in: enable localAccounts or configure federation',
     path: ['localAccounts'],
+  })
+  .transform(({ secretKeyFile, ...server }, ctx) => {
+    if (secretKeyFile !== undefined) return unreadFile(ctx, 'secretKeyFile');
+    return server;
   });
 
 export const supabaseDownstreamSchema = z
@@ -371,7 +423,19 @@ export const supabaseDownstreamSchema = z
   .refine((v) => (v.privateKey === undefined && v.privateKeyFile === undefined) || v.kid !== undefined, {
     message: 'kid is required with an asymmetric key',
     path: ['kid'],
-  });
+  })
+  .transform(
+    (
+      { secret, secretFile, privateKey, privateKeyFile, kid, ...common },
+      ctx,
+    ):
+      | (typeof common & { secret: string; privateKey?: undefined; kid?: undefined })
+      | (typeof common & { secret?: undefined; privateKey: string; kid: string }) => {
+      if (secret !== undefined) return { ...common, secret };
+      if (privateKey !== undefined && kid !== undefined) return { ...common, privateKey, kid };
+      return unreadFile(ctx, secretFile !== undefined ? 'secretFile' : 'privateKeyFile');
+    },
+  );
 
 export const downstreamSchema = z
   .object({
@@ -389,8 +453,20 @@ export const sessionsSchema = z
     idleTimeoutMs: durationMs.default(30 * 60_000),
     /** A session ends this long after it began, however active. Default 24 h. */
     absoluteLifetimeMs: durationMs.default(24 * 60 * 60_000),
-    /** Live sessions one user may hold; one more gets 429 `ERR_SESSION_LIMIT`. Default 10. */
+    /**
+     * A session whose client never sent a request after `initialize` ends after this much idleness, in
+     * milliseconds (clients that restart without DELETE leave such sessions behind). Default 2 min.
+     */
+    pendingIdleTimeoutMs: durationMs.default(2 * 60_000),
+    /** Live sessions one user may hold. Default 10. */
     maxPerUser: z.number().int().positive().default(10),
+    /**
+     * What opening one session more than `maxPerUser` does. `evict-oldest` (default) ends the user's least
+     * recently used Streamable HTTP session, whose client gets 404 and re-initializes; `refuse` answers 429
+     * `ERR_SESSION_LIMIT`. WebSocket connections and legacy SSE streams are live and are never evicted: at
+     * the cap with nothing to evict, a new one is refused either way.
+     */
+    onLimit: z.enum(['evict-oldest', 'refuse']).default('evict-oldest'),
     /** How often the sweeper ends expired sessions. Default 30 s. */
     sweepIntervalMs: durationMs.default(30_000),
   })
@@ -530,7 +606,10 @@ export const configSchema = z
 
 /** What the user writes (every field optional where it has a default). */
 export type GatehouseConfigInput = z.input<typeof configSchema>;
-/** The validated configuration, with every default filled in. */
+/**
+ * The validated configuration, with every default filled in and every secret present: `…File` fields are
+ * read by `loadConfig` before parsing and are not part of it.
+ */
 export type GatehouseConfig = z.output<typeof configSchema>;
 export type UpstreamConfig = z.output<typeof upstreamSchema>;
 export type StdioUpstreamConfig = z.output<typeof stdioUpstreamSchema>;

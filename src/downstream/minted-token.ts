@@ -203,18 +203,12 @@ export function supabaseMinterFromConfig(
 ): SupabaseTokenMinter {
   const common = { issuer: config.issuer, ttlSeconds: config.ttlSeconds, clock };
   if (config.secret !== undefined) return createSupabaseTokenMinter({ ...common, secret: config.secret });
-  if (config.privateKey !== undefined && config.kid !== undefined) {
-    return createSupabaseTokenMinter({
-      ...common,
-      privateKey: config.privateKey,
-      kid: config.kid,
-      algorithm: config.algorithm,
-    });
-  }
-  throw new GatehouseError(
-    'ERR_CONFIG_INVALID',
-    'downstream.supabase: the secret or private key was not loaded (use loadConfig to read *File fields)',
-  );
+  return createSupabaseTokenMinter({
+    ...common,
+    privateKey: config.privateKey,
+    kid: config.kid,
+    algorithm: config.algorithm,
+  });
 }
 
 /** Where {@link supabaseCredentialBroker} puts the token for in-process tools (library mode's `credentials`). */

@@ -18,10 +18,3 @@ export function protectedResourceMetadata(options: ProtectedResourceOptions): Re
     resource_name: 'Gatehouse MCP gateway',
   };
 }
-
-/** Path-form well-known URL for a resource (RFC 9728 §3.1): the well-known segment goes before the path. */
-export function protectedResourceMetadataPath(resource: string): string {
-  const url = new URL(resource);
-  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
-  return `/.well-known/oauth-protected-resource${path}`;
-}

@@ -1,5 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { z } from 'zod';
+import type { FederationConfig } from '../config/federation.js';
+import { fingerprint } from '../crypto/fingerprint.js';
 import type { Sealer } from '../crypto/seal.js';
 import { GatehouseError, type GatehouseErrorCode, isGatehouseError } from '../errors/gatehouse-error.js';
 import type { Clock } from '../ops/clock.js';
@@ -11,8 +13,6 @@ import type {
   UpstreamTokenStore,
 } from '../stores/ports.js';
 import { snapshotPrincipalKey } from '../stores/principal-key.js';
-import { fingerprint } from '../tokens/fingerprint.js';
-import type { FederationConfig } from './oidc-config.js';
 
 /** `EphemeralStore` namespace of pending federated logins, keyed by the `state` sent to the IdP. */
 export const FEDERATION_STATE_NAMESPACE = 'federation';
@@ -107,6 +107,66 @@ type StoredTokens = z.infer<typeof storedTokensSchema>;
 
 type ClaimSet = Readonly<Record<string, unknown>>;
 
+/** Options of {@link discoverIdentityProvider}. */
+export interface DiscoverIdentityProviderOptions {
+  /** Fetch used for the request. Default: the global `fetch`. */
+  readonly fetch?: typeof fetch | undefined;
+}
+
+/**
+ * The provider's discovery document as sign-in uses it: fetched where oauth4webapi fetches it
+ * (`<issuer>/.well-known/openid-configuration`, within `config.timeoutMs`), its issuer compared exactly
+ * with the configured one (ID tokens carry the exact string), its authorization and token endpoints
+ * required. Sign-in and `gatehouse doctor` both discover through it. Throws
+ * `GatehouseError('ERR_IDP_RESPONSE_INVALID')` with `details.check` `issuer` (`details.issuer`: what the
+ * document names) or `metadata` (`details.missing`: the absent endpoints); oauth4webapi's other errors
+ * and network failures pass through unchanged.
+ */
+export async function discoverIdentityProvider(
+  config: FederationConfig,
+  options: DiscoverIdentityProviderOptions = {},
+): Promise<oauth.AuthorizationServer> {
+  const issuerUrl = new URL(config.issuer);
+  const response = await oauth.discoveryRequest(issuerUrl, {
+    algorithm: 'oidc',
+    signal: AbortSignal.timeout(config.timeoutMs),
+    ...(options.fetch === undefined ? {} : { [oauth.customFetch]: options.fetch }),
+    ...(config.allowInsecureHttp ? { [oauth.allowInsecureRequests]: true } : {}),
+  });
+  let as: oauth.AuthorizationServer;
+  try {
+    as = await oauth.processDiscoveryResponse(issuerUrl, response);
+  } catch (error) {
+    // oauth4webapi refuses an issuer that differs even after URL normalisation before the exact check below.
+    if (error instanceof oauth.OperationProcessingError && error.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
+      const body = (error.cause as { body?: { issuer?: unknown } } | undefined)?.body;
+      throw issuerMismatch(config, body?.issuer, error);
+    }
+    throw error;
+  }
+  // oauth4webapi compares URL-normalised issuers; ID tokens carry the exact string, so insist on it.
+  if (as.issuer !== config.issuer) throw issuerMismatch(config, as.issuer);
+  const missing = (['authorization_endpoint', 'token_endpoint'] as const).filter(
+    (field) => as[field] === undefined,
+  );
+  if (missing.length > 0) {
+    throw new GatehouseError(
+      'ERR_IDP_RESPONSE_INVALID',
+      `The IdP's discovery document lacks ${missing.join(' and ')}.`,
+      { details: { idp: config.name, check: 'metadata', missing } },
+    );
+  }
+  return as;
+}
+
+function issuerMismatch(config: FederationConfig, named: unknown, cause?: unknown): GatehouseError {
+  return new GatehouseError(
+    'ERR_IDP_RESPONSE_INVALID',
+    `The IdP's discovery document names issuer ${JSON.stringify(named)}, not the configured "${config.issuer}".`,
+    { cause, details: { idp: config.name, check: 'issuer', issuer: named } },
+  );
+}
+
 /**
  * Federated login through `oauth4webapi`: authorization code flow with PKCE (S256), `state` and `nonce`,
  * RFC 9207 `iss` validation when the IdP advertises it, ID-token validation (signature against the IdP's
@@ -131,7 +191,6 @@ type ClaimSet = Readonly<Record<string, unknown>>;
 export function createFederation(options: FederationOptions): Federation {
   const { config, ephemeral, upstreamTokens, sealer, clock } = options;
   const callbackUrl = new URL(options.callbackUrl).href;
-  const issuerUrl = new URL(config.issuer);
   const logger = options.logger.child({ component: 'federation', idp: config.name });
   const clientAuth =
     config.clientSecret === undefined ? oauth.None() : oauth.ClientSecretBasic(config.clientSecret);
@@ -162,25 +221,8 @@ export function createFederation(options: FederationOptions): Federation {
     };
   }
 
-  async function discover(): Promise<oauth.AuthorizationServer> {
-    const response = await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...http() });
-    const as = await oauth.processDiscoveryResponse(issuerUrl, response);
-    // oauth4webapi compares URL-normalised issuers; ID tokens carry the exact string, so insist on it.
-    if (as.issuer !== config.issuer) {
-      throw new GatehouseError(
-        'ERR_IDP_RESPONSE_INVALID',
-        `The IdP's discovery document names issuer "${as.issuer}", not the configured "${config.issuer}".`,
-        { details: { idp: config.name, check: 'issuer' } },
-      );
-    }
-    if (as.authorization_endpoint === undefined || as.token_endpoint === undefined) {
-      throw new GatehouseError(
-        'ERR_IDP_RESPONSE_INVALID',
-        "The IdP's discovery document lacks an authorization or token endpoint.",
-        { details: { idp: config.name, check: 'metadata' } },
-      );
-    }
-    return as;
+  function discover(): Promise<oauth.AuthorizationServer> {
+    return discoverIdentityProvider(config, { fetch: options.fetch });
   }
 
   async function server(): Promise<oauth.AuthorizationServer> {

@@ -1,9 +1,9 @@
-import { decodeJwt } from 'jose';
+import { tokenHash } from '../crypto/fingerprint.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
-import { tokenHash } from './fingerprint.js';
+import { createIssuerRouter } from './router.js';
 import { assertTokenShape, rejectToken, type TokenVerifier } from './verifier.js';
 
 export interface VerificationCacheOptions {
@@ -55,9 +55,8 @@ interface Entry {
  * SHA-256. An entry lives until `min(exp, insertion + maxTtlMs)` and never longer; failures are never
  * cached; concurrent calls for the same uncached token share one verification.
  *
- * Routing reads the *unverified* `iss` only to choose verifiers: verifiers whose `issuer` equals it
- * exactly are tried in order; verifiers without an issuer (legacy HS256) are tried only when none
- * matched. The chosen verifier then checks `iss` again as part of the signed claims.
+ * Routing is the issuer router's ({@link createIssuerRouter}): the *unverified* `iss` only chooses
+ * verifiers, and the chosen verifier checks it again among the signed claims.
  *
  * @example
  * const cache = createVerificationCache({ verifiers, maxEntries: 10_000, maxTtlMs: 300_000, clock: systemClock });
@@ -73,17 +72,7 @@ export function createVerificationCache(options: VerificationCacheOptions): Veri
   }
   const maxEntries = options.maxEntries;
 
-  const byIssuer = new Map<string, TokenVerifier[]>();
-  const withoutIssuer: TokenVerifier[] = [];
-  for (const verifier of options.verifiers) {
-    if (verifier.issuer === undefined) {
-      withoutIssuer.push(verifier);
-    } else {
-      const group = byIssuer.get(verifier.issuer) ?? [];
-      group.push(verifier);
-      byIssuer.set(verifier.issuer, group);
-    }
-  }
+  const router = createIssuerRouter(options.verifiers);
 
   // Map iteration order is insertion order: re-inserting on every hit keeps the least recently used first.
   const entries = new Map<string, Entry>();
@@ -93,21 +82,8 @@ export function createVerificationCache(options: VerificationCacheOptions): Veri
   let misses = 0;
   let coalesced = 0;
 
-  function route(token: string): readonly TokenVerifier[] {
-    let issuer: unknown;
-    try {
-      issuer = decodeJwt(token).iss;
-    } catch (cause) {
-      throw rejectToken('malformed', 'The token is not a well-formed JWT.', cause);
-    }
-    const matched = typeof issuer === 'string' ? byIssuer.get(issuer) : undefined;
-    if (matched !== undefined) return matched;
-    if (withoutIssuer.length > 0) return withoutIssuer;
-    throw rejectToken('unknown_issuer', 'No configured verifier accepts tokens from this issuer.');
-  }
-
   async function verifyUncached(token: string): Promise<Principal> {
-    const candidates = route(token);
+    const candidates = router.route(token);
     let rejection: OAuthError | undefined;
     let unavailable: GatehouseError | undefined;
     for (const verifier of candidates) {

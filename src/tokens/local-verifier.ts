@@ -1,3 +1,4 @@
+import { OAuthError } from '../errors/oauth-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import { type KeyStore, SIGNING_ALGORITHM } from './keys.js';
@@ -20,12 +21,25 @@ export interface LocalVerifierOptions {
    * for an upstream (the token-exchange grant accepts those as subject tokens).
    */
   typ?: typeof ACCESS_TOKEN_TYPE | typeof IDENTITY_TOKEN_TYPE | undefined;
+  /**
+   * Refuse development tokens (`gatehouse token`, claim {@link DEVELOPMENT_TOKEN_CLAIM}) as
+   * `invalid_token` with reason `development_token`. Default false; production mode sets it, so a token
+   * minted on a development checkout of the same data directory never opens a production gateway.
+   */
+  refuseDevelopmentTokens?: boolean | undefined;
 }
+
+/** The claim `gatehouse token` sets on the development tokens it mints. */
+export const DEVELOPMENT_TOKEN_CLAIM = 'gatehouse_dev';
+
+/** The `reason` of the `invalid_token` rejection of a development token. */
+export const DEVELOPMENT_TOKEN_REASON = 'development_token';
 
 /**
  * A verifier for the access tokens Gatehouse signs itself: ES256 only, `typ: at+jwt` required
  * (RFC 9068 §4), key chosen by `kid` from the key store. A token of another `typ` (for example an
- * identity token minted for an upstream) is rejected as `malformed`.
+ * identity token minted for an upstream) is rejected as `malformed`. With `refuseDevelopmentTokens`, a
+ * token carrying `gatehouse_dev` is rejected as `development_token`, after its signature checked out.
  *
  * @example
  * const verifier = createLocalVerifier({ keys, issuer, audience: `${issuer}/mcp`, clockToleranceSeconds: 5, clock });
@@ -45,6 +59,16 @@ export function createLocalVerifier(options: LocalVerifierOptions): TokenVerifie
   return {
     name,
     issuer,
-    verify: (token: string): Promise<Principal> => verifyJwt(token, keys.verificationKeys(), checks),
+    async verify(token: string): Promise<Principal> {
+      const principal = await verifyJwt(token, keys.verificationKeys(), checks);
+      const marker = principal.claims[DEVELOPMENT_TOKEN_CLAIM];
+      if (options.refuseDevelopmentTokens === true && marker !== undefined && marker !== false) {
+        throw new OAuthError('invalid_token', {
+          description: 'Development tokens are not accepted in production mode.',
+          reason: DEVELOPMENT_TOKEN_REASON,
+        });
+      }
+      return principal;
+    },
   };
 }

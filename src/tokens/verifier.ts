@@ -16,6 +16,7 @@ export const TOKEN_REJECTION_REASONS = [
   'wrong_audience',
   'missing_claim',
   'unknown_issuer',
+  'development_token',
 ] as const;
 
 export type TokenRejectionReason = (typeof TOKEN_REJECTION_REASONS)[number];

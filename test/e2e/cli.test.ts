@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEV_TOKEN_DEFAULT_TTL_SECONDS, DEV_TOKEN_MAX_TTL_SECONDS } from '../../src/cli/token.js';
+import { createSqliteStores } from '../../src/stores/sqlite/index.js';
 import { cleanEnv, CLI_ENTRY as entry, runCli, TSX_LOADER as tsx } from '../helpers/cli.js';
 
 const demo = fileURLToPath(new URL('../../src/demo/stdio-main.ts', import.meta.url));
@@ -90,5 +93,50 @@ describe('gatehouse CLI', () => {
     );
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/development tokens are disabled/);
+  });
+
+  it('mints short-lived development tokens with a jti, and revokes them in the store by token or jti', async () => {
+    const cwd = tempDir();
+    const minted = await run(['token', '--user', 'alice'], cwd, cleanEnv());
+    expect(minted.code).toBe(0);
+    const token = minted.stdout.trim();
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ sub: 'alice', gatehouse_dev: true, jti: expect.any(String) });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(DEV_TOKEN_DEFAULT_TTL_SECONDS);
+    expect(minted.stderr).toContain(`gatehouse token revoke ${claims.jti}`);
+
+    const byToken = await run(['token', 'revoke', token], cwd, cleanEnv());
+    expect(byToken.code).toBe(0);
+    const byJti = await run(['token', 'revoke', 'some-other-jti'], cwd, cleanEnv());
+    expect(byJti.code).toBe(0);
+
+    const stores = createSqliteStores({ path: join(cwd, '.gatehouse', 'gatehouse.db') });
+    try {
+      const now = Date.now();
+      const entries = await stores.revocations.listSince(0, now);
+      const revoked = (id: unknown) => entries.find((entry) => entry.kind === 'jti' && entry.id === id);
+      // Kept as long as the token lives (plus the clock tolerance), and a bare jti as long as the longest one.
+      expect(revoked(claims.jti)?.expiresAt).toBeGreaterThanOrEqual((claims.exp ?? 0) * 1000);
+      expect(revoked(claims.jti)?.expiresAt).toBeLessThanOrEqual((claims.exp ?? 0) * 1000 + 10_000);
+      expect(revoked('some-other-jti')?.expiresAt).toBeGreaterThanOrEqual(
+        now + DEV_TOKEN_MAX_TTL_SECONDS * 1000 - 60_000,
+      );
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('bounds --ttl, and refuses to mint in production mode, also when NODE_ENV=production says so', async () => {
+    const cwd = tempDir();
+    const tooLong = await run(
+      ['token', '--user', 'alice', '--ttl', String(DEV_TOKEN_MAX_TTL_SECONDS + 1)],
+      cwd,
+      cleanEnv(),
+    );
+    expect(tooLong.code).not.toBe(0);
+    expect(tooLong.stdout).toBe('');
+    const nodeEnv = await run(['token', '--user', 'alice'], cwd, cleanEnv({ NODE_ENV: 'production' }));
+    expect(nodeEnv.code).not.toBe(0);
+    expect(nodeEnv.stdout).toBe('');
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fingerprint } from '../../src/tokens/fingerprint.js';
+import { fingerprint } from '../../src/crypto/fingerprint.js';
 import { type CliResult, cleanEnv, runCli } from '../helpers/cli.js';
 
 const CONFIGURED_SECRET = 'f3J9q2LxV8mZ0rT5wK7yB1nC4hD6sA9eG2uP8oQ3iX5';
@@ -336,5 +336,32 @@ describe('gatehouse doctor', { timeout: 60_000 }, () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/FAIL\s+production\s+production mode refuses to start: dev_secret/);
     expect(result.stdout).not.toContain('super-secret-jwt-token-with-at-least-32-characters-long');
+  });
+
+  it('suggests the field a config-file typo meant, and says NODE_ENV=production decides the mode', async () => {
+    const typo = setup({ upstrem: { kind: 'stdio', command: 'node' } });
+    const invalid = await runCli(['doctor', '--config', 'gatehouse.json', '--json'], typo, cleanEnv());
+    expect(invalid.code).toBe(2);
+    const [config] = (JSON.parse(invalid.stdout) as { checks: Array<{ id: string; hints?: string[] }> })
+      .checks;
+    expect(config?.id).toBe('config');
+    expect(config?.hints?.join('\n')).toContain('did you mean "upstream"');
+
+    const implied = setup({});
+    const production = await runCli(
+      ['doctor', '--config', 'gatehouse.json', '--json'],
+      implied,
+      cleanEnv({ NODE_ENV: 'production' }),
+    );
+    expect((JSON.parse(production.stdout) as { mode: string }).mode).toBe('production');
+
+    const explicit = setup({ mode: 'development' });
+    const loud = await runCli(
+      ['doctor', '--config', 'gatehouse.json'],
+      explicit,
+      cleanEnv({ NODE_ENV: 'production' }),
+    );
+    expect(loud.code).toBe(0);
+    expect(loud.stdout).toMatch(/WARN\s+mode\s+DEVELOPMENT MODE although NODE_ENV=production/);
   });
 });

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { federationConfigSchema } from '../../src/config/federation.js';
 import { createSealer } from '../../src/crypto/seal.js';
 import { GatehouseError } from '../../src/errors/gatehouse-error.js';
 import { createFederation, type Federation } from '../../src/identity/oidc.js';
-import { federationConfigSchema } from '../../src/identity/oidc-config.js';
 import { createManualClock, type ManualClock } from '../../src/ops/clock.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { createMemoryStores } from '../../src/stores/memory/index.js';

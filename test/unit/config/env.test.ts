@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  closestNames,
   envSegment,
   isNonConfigEnvName,
   jsonErrorLocation,
@@ -90,5 +91,15 @@ describe('config environment mapping', () => {
     }
     expect(jsonErrorLocation('{\n  "a": 1\n  "b": 2\n}')).toBe(' (line 3, column 3)');
     expect(jsonErrorLocation('{"a"')).toBe(' (unexpected end)');
+  });
+});
+
+describe('closestNames', () => {
+  it('offers the nearest names only, counting a swap of two letters once and ignoring case', () => {
+    expect(closestNames('upstrem', ['upstream', 'auth', 'server'])).toEqual(['upstream']);
+    expect(closestNames('prot', ['host', 'port', 'publicUrl'])).toEqual(['port']);
+    expect(closestNames('DataDir', ['dataDir', 'mode'])).toEqual(['dataDir']);
+    expect(closestNames('completelyUnrelated', ['host', 'port'])).toEqual([]);
+    expect(closestNames('ab', ['kind'])).toEqual([]);
   });
 });

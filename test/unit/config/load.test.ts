@@ -1,10 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { z } from 'zod';
 import { type ConfigIssue, formatConfigIssues } from '../../../src/config/format-issues.js';
 import { type LoadConfigOptions, loadConfig } from '../../../src/config/load.js';
-import { configSchema } from '../../../src/config/schema.js';
+import {
+  configSchema,
+  type Hs256VerifierConfig,
+  type SupabaseDownstreamConfig,
+} from '../../../src/config/schema.js';
 import { GatehouseError } from '../../../src/errors/gatehouse-error.js';
 
 const SECRET = 'S3CRET-hunter2-do-not-print-0123456789abcdef';
@@ -486,5 +491,105 @@ describe('loadConfig: errors', () => {
     });
     expect(pathsOf(error).sort()).toEqual(['__proto__', 'server.__proto__']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('loadConfig: a typo in the config file', () => {
+  function typoIn(config: Record<string, unknown>): ConfigIssue[] {
+    return issuesOf(
+      configError({ file: 'g.json', env: {}, readFile: files({ 'g.json': JSON.stringify(config) }) }),
+    );
+  }
+
+  it('suggests the field it was probably meant to be, as the environment does', () => {
+    expect(typoIn({ upstrem: { kind: 'stdio', command: 'x' } })).toEqual([
+      expect.objectContaining({ path: 'upstrem', source: 'file g.json' }),
+    ]);
+    expect(typoIn({ upstrem: {} })[0]?.message).toContain('did you mean "upstream"');
+    expect(typoIn({ server: { prot: 8080 } })[0]?.message).toContain('did you mean "port"');
+    expect(typoIn({ auth: { verifiers: [{ kind: 'hs256', secret: SECRET, isuer: 'x' }] } })[0]).toMatchObject(
+      {
+        path: 'auth.verifiers[0].isuer',
+        message: expect.stringContaining('did you mean "issuer"'),
+      },
+    );
+  });
+
+  it('suggests nothing for a field unlike any other', () => {
+    const [issue] = typoIn({ server: { completelyUnrelated: true } });
+    expect(issue?.path).toBe('server.completelyUnrelated');
+    expect(issue?.message).not.toContain('did you mean');
+  });
+});
+
+describe('loadConfig: NODE_ENV', () => {
+  it('runs NODE_ENV=production in production mode when nothing sets mode', () => {
+    expect(loadConfig({ env: { NODE_ENV: 'production' } }).mode).toBe('production');
+    expect(loadConfig({ env: { NODE_ENV: 'development' } }).mode).toBe('development');
+    expect(loadConfig({ env: {} }).mode).toBe('development');
+  });
+
+  it('lets an explicit mode win over NODE_ENV, from any layer', () => {
+    expect(loadConfig({ env: { NODE_ENV: 'production', GATEHOUSE_MODE: 'development' } }).mode).toBe(
+      'development',
+    );
+    const file = files({ 'g.json': JSON.stringify({ mode: 'development' }) });
+    expect(loadConfig({ file: 'g.json', env: { NODE_ENV: 'production' }, readFile: file }).mode).toBe(
+      'development',
+    );
+    expect(loadConfig({ env: { NODE_ENV: 'production' }, overrides: { mode: 'development' } }).mode).toBe(
+      'development',
+    );
+  });
+});
+
+/** Every issue's path, including those inside a union's branches. */
+function issuePaths(issues: readonly z.core.$ZodIssue[], base: PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...base, ...issue.path];
+    const nested =
+      issue.code === 'invalid_union' ? issue.errors.flatMap((branch) => issuePaths(branch, path)) : [];
+    return [path.join('.'), ...nested];
+  });
+}
+
+describe('the parsed configuration holds its secrets', () => {
+  it('types a verifier secret and the Supabase secret or key as present', () => {
+    expectTypeOf<Hs256VerifierConfig['secret']>().toEqualTypeOf<string>();
+    expectTypeOf<Extract<SupabaseDownstreamConfig, { secret: string }>['secret']>().toEqualTypeOf<string>();
+    expectTypeOf<Extract<SupabaseDownstreamConfig, { privateKey: string }>['kid']>().toEqualTypeOf<string>();
+  });
+
+  it('refuses a …File field that reached the schema unread, at its path', () => {
+    const unread = [
+      [
+        { auth: { verifiers: [{ kind: 'hs256', secretFile: '/run/secrets/jwt' }] } },
+        'auth.verifiers.0.secretFile',
+      ],
+      [{ authorizationServer: { secretKeyFile: '/run/secrets/key' } }, 'authorizationServer.secretKeyFile'],
+      [
+        {
+          downstream: {
+            supabase: { issuer: 'https://ref.supabase.co/auth/v1', secretFile: '/run/secrets/jwt' },
+          },
+        },
+        'downstream.supabase.secretFile',
+      ],
+    ] as const;
+    for (const [input, path] of unread) {
+      const result = configSchema.safeParse(input);
+      expect(result.success, path).toBe(false);
+      expect(issuePaths(result.error?.issues ?? [])).toContain(path);
+    }
+  });
+
+  it('keeps configurations given their secrets parsing, without the …File fields', () => {
+    const config = configSchema.parse({
+      auth: { verifiers: [{ kind: 'hs256', secret: SECRET }] },
+      downstream: { supabase: { issuer: 'https://ref.supabase.co/auth/v1', secret: SECRET } },
+    });
+    expect(config.auth.verifiers[0]).toMatchObject({ secret: SECRET });
+    expect(config.downstream.supabase).toMatchObject({ secret: SECRET });
+    expect(config.authorizationServer).not.toHaveProperty('secretKeyFile');
   });
 });

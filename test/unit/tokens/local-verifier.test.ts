@@ -1,8 +1,13 @@
 import { CompactSign, exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { OAuthError } from '../../../src/errors/oauth-error.js';
 import { createManualClock } from '../../../src/ops/clock.js';
 import { createKeyStore, type KeyStore } from '../../../src/tokens/keys.js';
-import { createLocalVerifier } from '../../../src/tokens/local-verifier.js';
+import {
+  createLocalVerifier,
+  DEVELOPMENT_TOKEN_CLAIM,
+  DEVELOPMENT_TOKEN_REASON,
+} from '../../../src/tokens/local-verifier.js';
 import { createTokenSigner } from '../../../src/tokens/sign.js';
 import { expectRejection, hmacKey, seconds, signJwt, tamperPayload, unsignedToken } from './helpers.js';
 
@@ -246,6 +251,77 @@ describe('createLocalVerifier', () => {
     ])('rejects a garbage token (%s) as malformed', async (_label, token) => {
       const { verifier } = setup();
       await expectRejection(verifier.verify(token), 'malformed');
+    });
+  });
+
+  describe('refuseDevelopmentTokens', () => {
+    async function devToken(signer: ReturnType<typeof setup>['signer'], marker: unknown = true) {
+      return signer.sign({
+        subject: 'alice',
+        audience: RESOURCE,
+        expiresInSeconds: 300,
+        claims: { [DEVELOPMENT_TOKEN_CLAIM]: marker },
+      });
+    }
+
+    function strict() {
+      const clock = createManualClock();
+      const verifier = createLocalVerifier({
+        keys,
+        issuer: ISSUER,
+        audience: RESOURCE,
+        clockToleranceSeconds: 5,
+        refuseDevelopmentTokens: true,
+        clock,
+      });
+      return { verifier, signer: createTokenSigner({ keys, issuer: ISSUER, clock }) };
+    }
+
+    async function rejection(promise: Promise<unknown>): Promise<OAuthError> {
+      const error = await promise.then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(OAuthError);
+      return error as OAuthError;
+    }
+
+    it('refuses a token marked gatehouse_dev as invalid_token / development_token (401)', async () => {
+      const { verifier, signer } = strict();
+      const error = await rejection(verifier.verify(await devToken(signer)));
+      expect({ code: error.code, status: error.status, reason: error.reason }).toEqual({
+        code: 'invalid_token',
+        status: 401,
+        reason: DEVELOPMENT_TOKEN_REASON,
+      });
+      expect((await rejection(verifier.verify(await devToken(signer, 'yes')))).reason).toBe(
+        DEVELOPMENT_TOKEN_REASON,
+      );
+    });
+
+    it("still admits the same gateway's other tokens, and a marker set to false", async () => {
+      const { verifier, signer } = strict();
+      const genuine = await signer.sign({ subject: 'alice', audience: RESOURCE, expiresInSeconds: 300 });
+      await expect(verifier.verify(genuine)).resolves.toMatchObject({ subject: 'alice' });
+      await expect(verifier.verify(await devToken(signer, false))).resolves.toMatchObject({
+        subject: 'alice',
+      });
+    });
+
+    it('checks the signature first: a forged development token is bad_signature, not development_token', async () => {
+      const { verifier, signer } = strict();
+      const forged = tamperPayload(await devToken(signer), (claims) => {
+        claims.sub = 'root';
+      });
+      await expectRejection(verifier.verify(forged), 'bad_signature');
+    });
+
+    it('admits development tokens by default (development mode)', async () => {
+      const { verifier, signer } = setup();
+      await expect(verifier.verify(await devToken(signer))).resolves.toMatchObject({
+        subject: 'alice',
+        claims: expect.objectContaining({ [DEVELOPMENT_TOKEN_CLAIM]: true }),
+      });
     });
   });
 });

@@ -162,6 +162,7 @@ describe('TOKEN_REJECTION_REASONS', () => {
       [
         'alg_not_allowed',
         'bad_signature',
+        'development_token',
         'malformed',
         'missing_claim',
         'not_yet_valid',

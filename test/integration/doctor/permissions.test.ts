@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
+import { describeSecret } from '../../../src/crypto/fingerprint.js';
 import { SECRET_KEY_FILE } from '../../../src/crypto/secret-key.js';
-import { type DoctorCheck, type DoctorReport, runDoctor } from '../../../src/ops/doctor.js';
+import { type DoctorCheck, type DoctorReport, runDoctor } from '../../../src/doctor/doctor.js';
 import { createSqliteStores } from '../../../src/stores/sqlite/index.js';
-import { describeSecret } from '../../../src/tokens/fingerprint.js';
 
 /*
  * File permissions of what the doctor finds on disk: the generated secret key (fails in production,

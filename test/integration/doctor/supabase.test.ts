@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
-import { runDoctor } from '../../../src/ops/doctor.js';
-import { describeSecret } from '../../../src/tokens/fingerprint.js';
+import { describeSecret } from '../../../src/crypto/fingerprint.js';
+import { runDoctor } from '../../../src/doctor/doctor.js';
 
 const SECRET = 'm8Kq2Vx7Lr4Tz9Wn3Pb6Yc1Hd5Fg0Sj8Ae2Uo7Ri4Q';
 const OTHER = 'Q4iR7oU2eA8jS0gF5dH1cY6bP3nW9zT4rL7xV2qK8m';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
-import { runDoctor } from '../../../src/ops/doctor.js';
-import { describeSecret } from '../../../src/tokens/fingerprint.js';
+import { describeSecret } from '../../../src/crypto/fingerprint.js';
+import { runDoctor } from '../../../src/doctor/doctor.js';
 
 /*
  * `expectFingerprints` as an embedder passes it: whatever form the operator copied (`sha256:…`, bare

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FederationConfigInput, federationConfigSchema } from '../../../src/identity/oidc-config.js';
+import { type FederationConfigInput, federationConfigSchema } from '../../../src/config/federation.js';
 
 const BASE = { clientId: 'gatehouse' } as const;
 

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type GatehouseConfigInput } from '../../../src/config/schema.js';
+import { type DoctorCheck, type DoctorReport, runDoctor } from '../../../src/doctor/doctor.js';
 import { createManualClock } from '../../../src/ops/clock.js';
-import { type DoctorCheck, type DoctorReport, runDoctor } from '../../../src/ops/doctor.js';
 import { startTestIdp, TEST_IDP_CLIENT_ID, TEST_IDP_CLIENT_SECRET } from '../../helpers/oidc-provider.js';
 
 /*
