@@ -1,10 +1,16 @@
 import { OAuthError } from '../errors/oauth-error.js';
-import type { ResolvedClient } from './clients.js';
+import { isAllowedRedirectUri } from './client-metadata.js';
+import type { ClientLookup, ResolvedClient } from './clients.js';
 import { isWellFormedS256Challenge } from './pkce.js';
 
 /** A validated authorization request (RFC 6749 §4.1.1 + RFC 7636 + RFC 8707). */
 export interface AuthorizationRequest {
   readonly clientId: string;
+  /**
+   * How the client became known. Only a `configured` client is trusted with error redirects before the
+   * person has interacted (RFC 9700 §4.11.2); anything else, including a record without this field, is not.
+   */
+  readonly clientSource: ResolvedClient['source'];
   readonly redirectUri: string;
   readonly state?: string;
   readonly codeChallenge: string;
@@ -17,21 +23,30 @@ export interface AuthorizationRequest {
 /**
  * An authorization request that failed. `redirect` is set only once the client and its exact redirect URI
  * are validated (RFC 6749 §4.1.2.1, RFC 9700 §4.2.4): before that, the error is shown to the user and
- * never sent to an unverified URI.
+ * never sent to an unverified URI. Even then, whether to redirect is the caller's decision: a client that
+ * registered itself (`clientSource` other than `configured`) must not be redirected to before the person
+ * has interacted (RFC 9700 §4.11.2).
  */
 export class AuthorizeError extends Error {
   override readonly name = 'AuthorizeError';
   constructor(
     readonly error: OAuthError,
-    readonly redirect?: { readonly redirectUri: string; readonly state?: string | undefined },
+    readonly redirect?: {
+      readonly redirectUri: string;
+      readonly state?: string | undefined;
+      readonly clientSource: ResolvedClient['source'];
+    },
   ) {
     super(error.message, { cause: error });
   }
 }
 
 export interface AuthorizeRequestContext {
-  /** Resolves `client_id`; throws `OAuthError('invalid_client')` for a metadata document that failed. */
-  readonly resolveClient: (clientId: string) => Promise<ResolvedClient | undefined>;
+  /**
+   * Resolves `client_id`; throws `OAuthError('invalid_client')` for a metadata document that failed, and
+   * `GatehouseError('ERR_RATE_LIMITED')` when fetching it is refused by a limit.
+   */
+  readonly resolveClient: (clientId: string, lookup?: ClientLookup) => Promise<ResolvedClient | undefined>;
   /** The resources Gatehouse issues tokens for (RFC 8707). */
   readonly resources: readonly string[];
   readonly scopesSupported: readonly string[];
@@ -60,9 +75,18 @@ export function canonicalResource(value: string): string | undefined {
   return url.href.replace(/\/+$/, '');
 }
 
+/**
+ * Validates an authorization request. `lookup` says whose request it is (their address), for the limits on
+ * what resolving the client may cost (a metadata-document fetch).
+ *
+ * @throws AuthorizeError for an invalid request; see its `redirect`.
+ * @throws OAuthError `invalid_client` for a metadata document that failed to resolve.
+ * @throws GatehouseError `ERR_RATE_LIMITED` when resolving the client was refused by a limit.
+ */
 export async function parseAuthorizeRequest(
   params: URLSearchParams,
   context: AuthorizeRequestContext,
+  lookup?: ClientLookup,
 ): Promise<AuthorizationRequest> {
   const direct = (description: string, code: 'invalid_request' | 'invalid_client' = 'invalid_request') =>
     new AuthorizeError(new OAuthError(code, { description }));
@@ -79,7 +103,7 @@ export async function parseAuthorizeRequest(
 
   const clientId = params.get('client_id');
   if (clientId === null || clientId === '') throw direct('client_id is required');
-  const client = await context.resolveClient(clientId);
+  const client = await context.resolveClient(clientId, lookup);
   if (client === undefined) throw direct('unknown client_id', 'invalid_client');
 
   const requestedRedirect = params.get('redirect_uri');
@@ -96,10 +120,18 @@ export async function parseAuthorizeRequest(
     }
     redirectUri = requestedRedirect;
   }
+  // A client registered before a scheme was refused keeps the stored URI; it is never redirected to.
+  if (!isAllowedRedirectUri(redirectUri)) {
+    throw direct('redirect_uri uses a scheme this server no longer redirects to');
+  }
 
   const state = params.get('state') ?? undefined;
   const redirectable = (code: ConstructorParameters<typeof OAuthError>[0], description: string) =>
-    new AuthorizeError(new OAuthError(code, { description }), { redirectUri, state });
+    new AuthorizeError(new OAuthError(code, { description }), {
+      redirectUri,
+      state,
+      clientSource: client.source,
+    });
 
   for (const name of SINGLE) {
     if (params.getAll(name).length > 1) throw redirectable('invalid_request', `${name} is repeated`);
@@ -146,6 +178,7 @@ export async function parseAuthorizeRequest(
 
   return {
     clientId: client.clientId,
+    clientSource: client.source,
     redirectUri,
     ...(state !== undefined && { state }),
     codeChallenge,

@@ -1,9 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { tokenHash } from '../crypto/fingerprint.js';
 import type { Clock } from '../ops/clock.js';
 import type { EphemeralStore, PrincipalSnapshot } from '../stores/ports.js';
-import { tokenHash } from '../tokens/fingerprint.js';
 import type { AuthorizationRequest } from './authorize-request.js';
 
 /** A pending authorization request, waiting for the user to sign in and consent. */
@@ -55,6 +55,12 @@ export function createBrowserSessions(options: {
   secure: boolean;
   interactionTtlSeconds: number;
   loginSessionTtlSeconds: number;
+  /**
+   * Whether a sign-in still counts: its account may have been removed, disabled or re-passworded since.
+   * A sign-in that no longer counts is forgotten, so it can neither skip the login form nor answer
+   * `prompt=none`. Default: every unexpired sign-in counts.
+   */
+  loginStillValid?: (login: LoginSession) => Promise<boolean>;
 }): BrowserSessions {
   const { ephemeral, clock, secure } = options;
   const prefix = secure ? '__Host-' : '';
@@ -115,7 +121,13 @@ export function createBrowserSessions(options: {
       const secret = getCookie(c, SESSION_COOKIE);
       if (secret === undefined) return undefined;
       const value = await ephemeral.get(LOGINS, tokenHash(secret), clock.now());
-      return value === undefined ? undefined : (value as unknown as LoginSession);
+      if (value === undefined) return undefined;
+      const login = value as unknown as LoginSession;
+      if (options.loginStillValid !== undefined && !(await options.loginStillValid(login))) {
+        await ephemeral.delete(LOGINS, tokenHash(secret));
+        return undefined;
+      }
+      return login;
     },
     async signIn(c, principal) {
       // A new secret on every sign-in: a session id planted before sign-in is never promoted (fixation).

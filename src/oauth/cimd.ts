@@ -4,18 +4,21 @@ import { SafeFetchError } from '../net/safe-fetch.js';
 import type { Clock } from '../ops/clock.js';
 import type { ClientRecord } from '../stores/ports.js';
 import { parseClientMetadata, toClientRecord } from './client-metadata.js';
+import type { ClientLookup } from './clients.js';
 
 /** Resolves Client ID Metadata Document URLs (draft-ietf-oauth-client-id-metadata-document) to clients. */
 export interface CimdResolver {
   /** Whether `clientId` is a Client Identifier URL this resolver fetches. */
   isMetadataDocumentUrl(clientId: string): boolean;
   /**
-   * The client described by the document at `clientId`, from cache while fresh.
+   * The client described by the document at `clientId`, from cache while fresh. `lookup` says who it is
+   * resolved for; it reaches `beforeFetch`.
    * @throws OAuthError `invalid_client` with a `reason` (`cimd_invalid_url`, `cimd_fetch_failed`,
    *   `cimd_forbidden_address`, `cimd_too_large`, `cimd_not_json`, `cimd_client_id_mismatch`,
    *   `cimd_invalid_metadata`).
+   * @throws whatever `beforeFetch` throws (`GatehouseError` `ERR_RATE_LIMITED` for the limiter).
    */
-  resolve(clientId: string): Promise<ClientRecord>;
+  resolve(clientId: string, lookup?: ClientLookup): Promise<ClientRecord>;
 }
 
 export interface CimdResolverOptions {
@@ -35,12 +38,23 @@ export interface CimdResolverOptions {
    * hammer a host on every authorization request. `0` disables. Default 30 s.
    */
   failureCacheMs?: number;
+  /**
+   * Called before each outbound fetch — never for a cached answer nor for a fetch already under way — with
+   * the document URL and who it is resolved for; what it throws reaches the caller and nothing is fetched.
+   * Limits belong here (see `createCimdFetchLimiter`): the draft forbids caching error responses, so a
+   * limit is what stops anyone from making Gatehouse fetch URLs on demand. While it refuses, a document
+   * that expired less than 10 minutes ago is still served (RFC 5861 `stale-if-error`), so a host budget
+   * spent by others does not lock out a client already known. Default: none.
+   */
+  beforeFetch?: (url: URL, lookup: ClientLookup) => Promise<void>;
 }
 
 /** Longest client_id URL accepted, in characters. */
 const MAX_URL_LENGTH = 2000;
 const DOT_SEGMENT = /^(\.|%2e){1,2}$/i;
 const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json$/i;
+/** How long past its expiry a document may still be served while `beforeFetch` refuses a new fetch. */
+const STALE_WHILE_REFUSED_MS = 10 * 60_000;
 
 type CacheEntry =
   | { readonly ok: true; readonly record: ClientRecord; readonly expiresAt: number }
@@ -152,22 +166,36 @@ export function createCimdResolver(options: CimdResolverOptions): CimdResolver {
   return {
     isMetadataDocumentUrl: isClientIdentifierUrl,
 
-    async resolve(clientId) {
+    async resolve(clientId, lookup = {}) {
       if (!isClientIdentifierUrl(clientId)) {
         throw invalidClient('cimd_invalid_url', 'client_id is not a valid client metadata document URL');
       }
       const cached = cache.get(clientId);
+      let stale: ClientRecord | undefined;
       if (cached !== undefined) {
-        if (cached.expiresAt > clock.now()) {
+        const now = clock.now();
+        if (cached.expiresAt > now) {
           remember(clientId, cached);
           if (cached.ok) return cached.record;
           throw cached.error;
         }
-        cache.delete(clientId);
+        if (cached.ok && now < cached.expiresAt + STALE_WHILE_REFUSED_MS) stale = cached.record;
+        else cache.delete(clientId);
       }
       const pending = inflight.get(clientId);
       if (pending !== undefined) return pending;
-      const promise = fetchDocument(clientId)
+      const permitted = async (): Promise<ClientRecord | undefined> => {
+        try {
+          await options.beforeFetch?.(new URL(clientId), lookup);
+          return undefined;
+        } catch (error) {
+          if (stale !== undefined) return stale;
+          throw error;
+        }
+      };
+      // Registered as in flight before the first await, so concurrent resolutions share one permission too.
+      const promise = permitted()
+        .then((served) => served ?? fetchDocument(clientId))
         .catch((error: unknown) => {
           // A short negative cache: retries within the window fail without another outbound request.
           if (error instanceof OAuthError && failureCacheMs > 0) {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { tokenHash } from '../crypto/fingerprint.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../stores/ports.js';
-import { tokenHash } from '../tokens/fingerprint.js';
+import { readableText } from './untrusted-text.js';
 
 /** Where client metadata came from; the rules differ only where a public document cannot hold a secret. */
 export type ClientMetadataMode = 'registration' | 'metadata-document';
@@ -56,30 +57,104 @@ const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+( +[\x21\x23-\x5b\x5d-\x7e]+)*$/;
 const URI_CHARS = /^[\x21-\x7e]+$/;
 /** `http:` redirect hosts allowed by RFC 8252 §7.3 (loopback), checked on the raw string so `127.1` can't slip in. */
 const LOOPBACK_HTTP = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?([/?]|$)/i;
-/** RFC 8252 §7.1 private-use scheme: reverse domain name, so it must contain a dot. */
+/** A URI scheme (RFC 3986 §3.1); RFC 8252 §7.1's reverse-domain form is recommended, not required. */
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+.-]*$/i;
 /**
- * Schemes the browser or the operating system handles itself, which can never be an app's redirect.
+ * Schemes the browser or the operating system handles itself, which can never be an app's redirect, and
+ * which an error redirect or a click on "Approve" would hand a URL of the registrant's choosing: script
+ * and document schemes, browser internals and extensions, Windows protocol handlers that run diagnostics
+ * or open files and searches (`ms-msdt:` is CVE-2022-30190, `search-ms:`, `ms-officecmd:`), archive and
+ * file-share schemes that make the OS connect out (`file:`, `smb:` leak NTLM credentials), store and
+ * installer links, and network protocols that are no app's callback.
+ *
  * Other private-use schemes are accepted even without the reverse-domain form RFC 8252 §7.1 recommends,
  * because real MCP clients register `cursor://…` and `vscode://…`; PKCE S256, mandatory here, is the
  * RFC 8252 §8.1 defence against another app claiming the scheme.
  */
 const FORBIDDEN_SCHEMES = new Set([
+  // Script and documents made from the URL itself.
   'javascript',
-  'data',
-  'file',
   'vbscript',
+  'data',
   'blob',
-  'about',
   'filesystem',
+  'about',
   'view-source',
-  'ftp',
-  'ws',
-  'wss',
+  'jar',
+  'wyciwyg',
+  'mhtml',
+  // Browser internals and extensions.
+  'resource',
+  'devtools',
+  'opera',
+  'vivaldi',
+  'brave',
+  'read',
+  // Operating-system handlers.
+  'file',
+  'shell',
+  'search',
+  'search-ms',
+  'hcp',
+  'help',
+  'its',
+  'mk',
+  'res',
+  'intent',
+  'android-app',
+  'content',
+  'market',
+  'facetime',
+  'facetime-audio',
+  'callto',
   'mailto',
   'tel',
   'sms',
+  'mms',
+  'webcal',
+  'webcals',
+  // Network protocols and file shares.
+  'ftp',
+  'ftps',
+  'sftp',
+  'smb',
+  'cifs',
+  'nfs',
+  'afp',
+  'dav',
+  'webdav',
+  'ssh',
+  'telnet',
+  'rlogin',
+  'tn3270',
+  'ldap',
+  'ldaps',
+  'gopher',
+  'news',
+  'nntp',
+  'snews',
+  'irc',
+  'ircs',
+  'ws',
+  'wss',
 ]);
+/**
+ * Families of handler schemes, refused by prefix: Windows (`ms-msdt`, `ms-officecmd`, `ms-settings`,
+ * `ms-appinstaller`, `microsoft-edge`, `microsoft.windows.camera`, `windowsdefender`), Apple
+ * (`x-apple.systempreferences`, `itms-services`), browsers (`chrome-extension`, `chrome-untrusted`,
+ * `moz-extension`, `edge`), and handlers a web page registered in the browser (`web+…`).
+ */
+const FORBIDDEN_SCHEME_PREFIXES = [
+  'ms-',
+  'microsoft',
+  'windows',
+  'x-apple',
+  'itms',
+  'chrome',
+  'moz-',
+  'edge',
+  'web+',
+] as const;
 /** Human-readable text: no control characters (they would corrupt logs and consent pages). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -343,8 +418,28 @@ function redirectUriKind(uri: string): RedirectKind {
     if (LOOPBACK_HTTP.test(uri)) return 'loopback';
     throw redirectError('redirect_uri_insecure', 'http redirect URIs are allowed only on loopback hosts');
   }
-  if (PRIVATE_USE_SCHEME.test(scheme) && !FORBIDDEN_SCHEMES.has(scheme)) return 'private-use';
+  if (PRIVATE_USE_SCHEME.test(scheme) && !isHandlerScheme(scheme)) return 'private-use';
   throw redirectError('redirect_uri_scheme', 'redirect URIs must be https, loopback http, or an app scheme');
+}
+
+function isHandlerScheme(scheme: string): boolean {
+  return (
+    FORBIDDEN_SCHEMES.has(scheme) || FORBIDDEN_SCHEME_PREFIXES.some((prefix) => scheme.startsWith(prefix))
+  );
+}
+
+/**
+ * Whether `uri` passes today's redirect-URI rules. A client registered before a rule tightened keeps its
+ * stored redirect URIs; the authorization endpoint checks them again so none of them is ever redirected to.
+ */
+export function isAllowedRedirectUri(uri: string): boolean {
+  try {
+    redirectUriKind(uri);
+    return true;
+  } catch (error) {
+    if (error instanceof OAuthError) return false;
+    throw error;
+  }
 }
 
 function authMethod(value: string | undefined, documentMode: boolean): TokenEndpointAuthMethod {
@@ -378,13 +473,18 @@ function webUri(field: string, value: string | undefined): string | undefined {
   return value;
 }
 
+/**
+ * Text for people (names, contacts, software ids): control characters are refused; characters that hide or
+ * reorder text (bidi controls, zero-width and other invisible characters) are removed, and spacing
+ * collapsed — RFC 7591 §3.2.1 lets the server replace a value, and the response shows what was kept.
+ */
 function displayText(field: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (trimmed === '' || CONTROL.test(trimmed)) {
+  const readable = readableText(value);
+  if (readable === '' || CONTROL.test(value.trim())) {
     throw metadataError(`${field}_invalid`, `${field} must be non-empty text without control characters`);
   }
-  return trimmed;
+  return readable;
 }
 
 function contact(value: string): string {

@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
+import { tokenHash } from '../crypto/fingerprint.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import type { Clock } from '../ops/clock.js';
 import type { ClientRecord, ClientStore, TokenEndpointAuthMethod } from '../stores/ports.js';
-import { tokenHash } from '../tokens/fingerprint.js';
 import type { CimdResolver } from './cimd.js';
 
 /** A client, whichever way it became known. */
@@ -12,12 +12,19 @@ export type ResolvedClient = ClientRecord & {
   readonly source: 'registered' | 'configured' | 'metadata-document';
 };
 
+/** Who a client lookup is made for, so work it causes elsewhere (a metadata-document fetch) can be limited. */
+export interface ClientLookup {
+  /** The address of the browser or client whose request needs the client. */
+  readonly clientAddress?: string;
+}
+
 export interface ClientRegistry {
   /**
    * The client with this id, or `undefined` when unknown (or its registration lapsed).
    * @throws OAuthError `invalid_client` when `clientId` is a metadata document URL that failed to resolve.
+   * @throws GatehouseError `ERR_RATE_LIMITED` when fetching its metadata document is refused by a limit.
    */
-  get(clientId: string): Promise<ResolvedClient | undefined>;
+  get(clientId: string, lookup?: ClientLookup): Promise<ResolvedClient | undefined>;
 }
 
 /** Longest client id looked up at all; anything longer is unknown without touching a store or the network. */
@@ -51,12 +58,12 @@ export function createClientRegistry(options: {
   }
 
   return {
-    async get(clientId) {
+    async get(clientId, lookup) {
       if (clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH) return undefined;
       const fromConfig = configured.get(clientId);
       if (fromConfig !== undefined) return fromConfig;
       if (cimd?.isMetadataDocumentUrl(clientId) === true) {
-        return { ...(await cimd.resolve(clientId)), source: 'metadata-document' };
+        return { ...(await cimd.resolve(clientId, lookup)), source: 'metadata-document' };
       }
       const registered = await clients.get(clientId, clock.now());
       return registered === undefined ? undefined : { ...registered, source: 'registered' };

@@ -1,24 +1,30 @@
-import type { Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { AuthorizationServerConfig } from '../config/schema.js';
 import type { Sealer } from '../crypto/seal.js';
 import { createAudienceTokenMinter, type SupabaseTokenMinter } from '../downstream/minted-token.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
+import { renderOAuthEndpointError } from '../errors/render.js';
 import { createLocalAccounts, type LocalAccounts } from '../identity/local-accounts.js';
 import { createFederation, type Federation } from '../identity/oidc.js';
 import type { Principal } from '../identity/principal.js';
+import { clientAddressOf, type GatehouseEnv, requestIdOf } from '../net/request-context.js';
 import { createSafeFetch, type SafeFetch } from '../net/safe-fetch.js';
-import { type Audit, createLogAudit } from '../ops/audit.js';
+import { auditTo } from '../ops/audit.js';
 import type { Clock } from '../ops/clock.js';
+import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
-import type { Stores } from '../stores/ports.js';
+import type { PrincipalSnapshot, Stores } from '../stores/ports.js';
+import type { RevocationList } from '../tokens/revocation.js';
 import type { TokenSigner } from '../tokens/sign.js';
 import { createBrowserSessions } from './browser-session.js';
 import { createCimdResolver } from './cimd.js';
+import { createCimdFetchLimiter } from './cimd-fetch-limit.js';
 import { preRegisteredToClientRecord } from './client-metadata.js';
 import {
   authenticateClient,
+  type ClientLookup,
   createClientRegistry,
   type ResolvedClient,
   readClientCredentials,
@@ -38,7 +44,7 @@ import {
   metadataPaths,
   OAUTH_PATHS,
 } from './metadata.js';
-import { createRevocationList, type RevocationList } from './revocation-list.js';
+import { renderPageError } from './pages/render-error.js';
 import { createAccessTokenIssuer } from './tokens.js';
 
 export interface AuthorizationServerOptions {
@@ -76,9 +82,12 @@ export interface AuthorizationServerOptions {
    * document size. Default: built from the configuration.
    */
   readonly cimdFetch?: SafeFetch;
+  /** Revoked tokens: shared with the guard, which refuses them on every transport. */
+  readonly revocations: RevocationList;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly audit?: Audit;
+  /** Sign-ins, consents, codes and tokens are reported here. */
+  readonly events: EventBus;
 }
 
 export interface AuthorizationServer {
@@ -89,15 +98,18 @@ export interface AuthorizationServer {
   readonly sealer: Sealer;
   /** Sign-in through the configured upstream identity provider, and its per-user tokens. */
   readonly federation: Federation | undefined;
-  /** Adds every route of the authorization server to `app`. */
-  mount(app: Hono): void;
-  /** Loads the revocation list and starts polling it. */
-  start(): Promise<void>;
+  /**
+   * The JSON endpoints (metadata, token, registration, revocation, introspection): a sub-app whose errors
+   * are RFC 6749 §5.2 JSON.
+   */
+  readonly endpoints: Hono<GatehouseEnv>;
+  /** The browser pages (authorize, sign-in, consent, federation callback): a sub-app whose errors are pages. */
+  readonly pages: Hono<GatehouseEnv>;
+  /** Starts the expiry sweep of codes, grants, revocations and browser records. */
+  start(): void;
   close(): void;
 }
 
-/** Seconds between two reads of revocations other instances recorded. */
-const REVOCATION_POLL_MS = 5_000;
 const SWEEP_INTERVAL_MS = 60_000;
 const SWEEP_BATCH = 500;
 
@@ -108,8 +120,8 @@ const SWEEP_BATCH = 500;
  * introspection. Every record lives behind the store ports.
  */
 export function createAuthorizationServer(options: AuthorizationServerOptions): AuthorizationServer {
-  const { config, stores, clock, logger } = options;
-  const audit = options.audit ?? createLogAudit(logger);
+  const { config, stores, clock, logger, revocations } = options;
+  const audit = auditTo(options.events);
   const urls = authorizationServerUrls(options.publicUrl, options.issuer, options.jwksUrl);
   const { sealer } = options;
 
@@ -133,6 +145,8 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         maxBytes: config.clientIdMetadataDocuments.maxBytes,
         // The CIMD draft: "MUST NOT cache error responses".
         failureCacheMs: 0,
+        // So limit fetches instead, per client address and per target host.
+        beforeFetch: createCimdFetchLimiter({ counters: stores.counters, clock }),
       })
     : undefined;
   const registry = createClientRegistry({
@@ -153,7 +167,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     ...(cimd !== undefined && { cimd }),
     clock,
   });
-  const resolveClient = (clientId: string) => registry.get(clientId);
+  const resolveClient = (clientId: string, lookup?: ClientLookup) => registry.get(clientId, lookup);
 
   const federation =
     config.federation === undefined
@@ -178,7 +192,12 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
           complete: (url) => federation.complete(url),
         };
 
-  const revocations = createRevocationList({ store: stores.revocations, clock, logger });
+  // Local accounts behind a grant, a code or a browser sign-in must still exist, be enabled, and have
+  // kept the password they were authenticated with; federated identities are the IdP's to end.
+  const accountActive = async (principal: PrincipalSnapshot, authTime?: number): Promise<boolean> =>
+    principal.idp !== 'local' ||
+    (accounts !== undefined &&
+      (await accounts.isActive(principal.subject, authTime ?? Number.POSITIVE_INFINITY)));
   const grants: GrantContext = {
     stores,
     issuer: createAccessTokenIssuer({ signer: options.signer, ttlSeconds: config.accessTokenTtlSeconds }),
@@ -188,6 +207,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     refreshGraceSeconds: config.refreshGraceSeconds,
+    accountActive,
   };
 
   const exchange = config.tokenExchange;
@@ -205,18 +225,23 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
           verifyIdentityToken: options.verifyIdentityToken,
           supabaseMinter: options.supabaseMinter,
           revocations,
+          accountActive,
           minter: createAudienceTokenMinter({ signer: options.signer, clock }),
           audit,
         };
 
-  const authenticate = async (request: Request, form: FormParams): Promise<ResolvedClient> => {
+  const authenticate = async (
+    request: Request,
+    form: FormParams,
+    clientAddress?: string,
+  ): Promise<ResolvedClient> => {
     const presented = {
       authorizationHeader: request.headers.get('authorization') ?? undefined,
       clientId: form.get('client_id'),
       clientSecret: form.get('client_secret'),
     };
     const { clientId } = readClientCredentials(presented);
-    const client = await registry.get(clientId);
+    const client = await registry.get(clientId, { ...(clientAddress !== undefined && { clientAddress }) });
     if (client === undefined) {
       throw new OAuthError('invalid_client', { reason: 'unknown_client', description: 'unknown client' });
     }
@@ -230,8 +255,8 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         counters: stores.counters,
         clock,
         throttle: {
-          maxFailuresPerUsername: config.loginThrottle.perUsername,
-          maxFailuresPerIp: config.loginThrottle.perIp,
+          maxFailuresPerUsernameAndAddress: config.loginThrottle.perUsernameAndAddress,
+          maxFailuresPerAddress: config.loginThrottle.perAddress,
           windowMs: config.loginThrottle.windowMs,
         },
       })
@@ -252,6 +277,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         counters: stores.counters,
         clock,
         logger,
+        events: options.events,
         ...(config.dynamicRegistration.initialAccessToken !== undefined && {
           initialAccessToken: config.dynamicRegistration.initialAccessToken,
         }),
@@ -266,23 +292,112 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     secure,
     interactionTtlSeconds: config.interactionTtlSeconds,
     loginSessionTtlSeconds: config.loginSessionTtlSeconds,
+    loginStillValid: (login) => accountActive(login.principal, login.authTime),
   });
 
-  const clientIp = (c: Context): string => {
-    const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-    return incoming?.socket?.remoteAddress ?? 'unknown';
-  };
+  const clientIp = clientAddressOf;
 
   let sweeper: NodeJS.Timeout | undefined;
   /** Removes expired codes, grants, revocations and browser records, a bounded batch each. */
   async function sweep(): Promise<void> {
     const now = clock.now();
     await stores.codes.deleteExpired(now, SWEEP_BATCH);
-    await stores.grants.deleteExpired(now, SWEEP_BATCH);
+    // A grant outlives its own expiry by the longest access token it may have issued just before it, so
+    // revoking the account (revokeByPrincipal) still reaches those tokens.
+    await stores.grants.deleteExpired(now - (config.accessTokenTtlSeconds + 60) * 1000, SWEEP_BATCH);
     await stores.revocations.deleteExpired(now, SWEEP_BATCH);
     await stores.ephemeral.deleteExpired(now, SWEEP_BATCH);
     await stores.counters.deleteExpired?.(now, SWEEP_BATCH);
   }
+
+  const endpoints = new Hono<GatehouseEnv>();
+  endpoints.onError((error, c) =>
+    renderOAuthEndpointError(error, c.req.raw, { logger, requestId: requestIdOf(c) }),
+  );
+  // Browser-based clients register, redeem codes and refresh from their page: the endpoints that
+  // authenticate the client itself (never by cookie) allow any origin, without credentials.
+  for (const path of [
+    OAUTH_PATHS.token,
+    OAUTH_PATHS.registration,
+    OAUTH_PATHS.revocation,
+    OAUTH_PATHS.introspection,
+  ]) {
+    endpoints.use(
+      path,
+      cors({
+        origin: '*',
+        allowMethods: ['POST', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        exposeHeaders: ['WWW-Authenticate', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
+  for (const path of metadataPaths(urls.issuer)) {
+    endpoints.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
+  }
+  const token = createTokenEndpoint({ grants, authenticateClient: authenticate, tokenExchange });
+  endpoints.post(OAUTH_PATHS.token, (c) => token(c.req.raw, clientIp(c)));
+  const revoke = createRevocationEndpoint({
+    grants,
+    authenticateClient: authenticate,
+    verifyOwnToken: options.verifyOwnToken,
+    clock,
+  });
+  endpoints.post(OAUTH_PATHS.revocation, (c) => revoke(c.req.raw, clientIp(c)));
+  const introspect = createIntrospectionEndpoint({
+    grants: stores.grants,
+    revocations,
+    authenticateClient: authenticate,
+    verifyOwnToken: options.verifyOwnToken,
+    introspectors: new Set(
+      config.clients.filter((client) => client.introspection).map((client) => client.clientId),
+    ),
+    issuer: urls.issuer,
+    clock,
+  });
+  endpoints.post(OAUTH_PATHS.introspection, (c) => introspect(c.req.raw, clientIp(c)));
+  if (register !== undefined)
+    endpoints.post(OAUTH_PATHS.registration, (c) => register(c.req.raw, clientIp(c)));
+  for (const path of [
+    OAUTH_PATHS.token,
+    OAUTH_PATHS.revocation,
+    OAUTH_PATHS.introspection,
+    OAUTH_PATHS.registration,
+  ]) {
+    endpoints.on(['GET', 'PUT', 'DELETE', 'PATCH'], path, () => {
+      throw new OAuthError('invalid_request', { reason: 'method_not_allowed', description: 'use POST' });
+    });
+  }
+  const pages = new Hono<GatehouseEnv>();
+  pages.onError((error, c) => renderPageError(error, { logger, requestId: requestIdOf(c) }));
+  mountBrowserRoutes(pages, {
+    urls,
+    sessions: browserSessions,
+    authorizeContext: {
+      resolveClient,
+      resources: [options.resource],
+      scopesSupported: options.scopesSupported,
+      defaultScopes: options.defaultScopes,
+    },
+    resolveClient,
+    codes: stores.codes,
+    consents: stores.consents,
+    accounts,
+    federation: federatedLogin,
+    trustedClients: new Set(
+      config.clients.filter((client) => client.trusted).map((client) => client.clientId),
+    ),
+    scopeDescriptions: {},
+    codeTtlSeconds: config.codeTtlSeconds,
+    consentTtlSeconds: config.consentTtlSeconds,
+    clientIp,
+    counters: stores.counters,
+    audit,
+    events: options.events,
+    clock,
+    logger,
+  });
 
   return {
     urls,
@@ -291,93 +406,9 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     accounts,
     sealer,
     federation,
-    mount(app) {
-      const oauth = app;
-      // Browser-based clients register, redeem codes and refresh from their page: the endpoints that
-      // authenticate the client itself (never by cookie) allow any origin, without credentials.
-      for (const path of [
-        OAUTH_PATHS.token,
-        OAUTH_PATHS.registration,
-        OAUTH_PATHS.revocation,
-        OAUTH_PATHS.introspection,
-      ]) {
-        oauth.use(
-          path,
-          cors({
-            origin: '*',
-            allowMethods: ['POST', 'OPTIONS'],
-            allowHeaders: ['Authorization', 'Content-Type'],
-            exposeHeaders: ['WWW-Authenticate', 'Retry-After'],
-            maxAge: 600,
-          }),
-        );
-      }
-      for (const path of metadataPaths(urls.issuer)) {
-        oauth.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
-      }
-      oauth.post(OAUTH_PATHS.token, (c) =>
-        createTokenEndpoint({ grants, authenticateClient: authenticate, tokenExchange })(c.req.raw),
-      );
-      const revoke = createRevocationEndpoint({
-        grants,
-        authenticateClient: authenticate,
-        verifyOwnToken: options.verifyOwnToken,
-        clock,
-      });
-      oauth.post(OAUTH_PATHS.revocation, (c) => revoke(c.req.raw));
-      const introspect = createIntrospectionEndpoint({
-        grants: stores.grants,
-        revocations,
-        authenticateClient: authenticate,
-        verifyOwnToken: options.verifyOwnToken,
-        introspectors: new Set(
-          config.clients.filter((client) => client.introspection).map((client) => client.clientId),
-        ),
-        issuer: urls.issuer,
-        clock,
-      });
-      oauth.post(OAUTH_PATHS.introspection, (c) => introspect(c.req.raw));
-      if (register !== undefined)
-        oauth.post(OAUTH_PATHS.registration, (c) => register(c.req.raw, clientIp(c)));
-      for (const path of [
-        OAUTH_PATHS.token,
-        OAUTH_PATHS.revocation,
-        OAUTH_PATHS.introspection,
-        OAUTH_PATHS.registration,
-      ]) {
-        oauth.on(['GET', 'PUT', 'DELETE', 'PATCH'], path, () => {
-          throw new OAuthError('invalid_request', { reason: 'method_not_allowed', description: 'use POST' });
-        });
-      }
-      mountBrowserRoutes(app, {
-        urls,
-        sessions: browserSessions,
-        authorizeContext: {
-          resolveClient,
-          resources: [options.resource],
-          scopesSupported: options.scopesSupported,
-          defaultScopes: options.defaultScopes,
-        },
-        resolveClient,
-        codes: stores.codes,
-        consents: stores.consents,
-        accounts,
-        federation: federatedLogin,
-        trustedClients: new Set(
-          config.clients.filter((client) => client.trusted).map((client) => client.clientId),
-        ),
-        scopeDescriptions: {},
-        codeTtlSeconds: config.codeTtlSeconds,
-        consentTtlSeconds: config.consentTtlSeconds,
-        clientIp,
-        audit,
-        clock,
-        logger,
-      });
-    },
-    async start() {
-      await revocations.refresh();
-      revocations.start(REVOCATION_POLL_MS);
+    endpoints,
+    pages,
+    start() {
       sweeper ??= setInterval(() => {
         sweep().catch((error: unknown) => logger.warn({ err: error }, 'authorization-server sweep failed'));
       }, SWEEP_INTERVAL_MS);
@@ -385,7 +416,6 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     },
     close() {
       federation?.close();
-      revocations.stop();
       if (sweeper !== undefined) clearInterval(sweeper);
       sweeper = undefined;
     },

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GrantRecord } from '../stores/ports.js';
+import { GRANT_CLAIM } from '../tokens/revocation.js';
 import type { TokenSigner } from '../tokens/sign.js';
-import { GRANT_CLAIM } from './revocation-list.js';
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {

@@ -209,7 +209,7 @@ describe('v2 SDK client with a Client ID Metadata Document', () => {
     expect(consent.html).toContain(
       `Published at</dt><dd><code data-testid="client-id">${documentUrl}</code>`,
     );
-    expect(consent.html).toContain(`data-testid="client-name">“${CLIENT_NAME}”</strong>`);
+    expect(consent.html).toContain(`data-testid="client-name">“<bdi>${CLIENT_NAME}</bdi>”</strong>`);
     expect(consent.html).toMatch(/data-testid="client-badge">Unverified</);
 
     const { callback, pages } = await signIn(consent.url, {

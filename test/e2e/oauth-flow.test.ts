@@ -5,6 +5,8 @@ import { type CookieJar, formOf, signIn } from '../helpers/oauth.js';
 
 const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
+/** A client the operator configured: trusted with error redirects before the person interacts. */
+const CONFIGURED_CLIENT = 'configured-app';
 
 function pkce() {
   const verifier = randomBytes(32).toString('base64url');
@@ -116,7 +118,9 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     ).status;
 
   beforeAll(async () => {
-    gw = await startTestGateway();
+    gw = await startTestGateway({
+      authorizationServer: { clients: [{ clientId: CONFIGURED_CLIENT, redirectUris: [REDIRECT] }] },
+    });
     base = gw.gateway.urls.publicUrl;
     resource = gw.gateway.urls.resource;
     await gw.gateway.authorizationServer?.accounts?.add({
@@ -294,7 +298,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(((await r3.json()) as { error: string }).error).toBe('invalid_target');
   });
 
-  it('answers authorization errors on the page before the client is validated, by redirect after', async () => {
+  it('answers authorization errors on the page before the client is validated, by redirect after (configured clients)', async () => {
     const client = await register();
     const { challenge } = pkce();
     const unknown = await fetch(authorizeUrl('no-such-client', challenge), { redirect: 'manual' });
@@ -317,7 +321,13 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
       [{ response_type: 'token' }, 'unsupported_response_type'],
     ];
     for (const [extra, error] of cases) {
-      const response = await fetch(authorizeUrl(client.client_id, challenge, extra), { redirect: 'manual' });
+      // A client that registered itself: the page, until the person has interacted (RFC 9700 §4.11.2).
+      const page = await fetch(authorizeUrl(client.client_id, challenge, extra), { redirect: 'manual' });
+      expect(page.status).toBe(400);
+      expect(page.headers.get('location')).toBeNull();
+      expect(await page.text()).toContain(`data-testid="message-detail">${error}</pre>`);
+
+      const response = await fetch(authorizeUrl(CONFIGURED_CLIENT, challenge, extra), { redirect: 'manual' });
       expect(response.status).toBe(302);
       const location = new URL(response.headers.get('location') as string);
       expect(location.origin + location.pathname).toBe(REDIRECT);
@@ -325,7 +335,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
       expect(location.searchParams.get('state')).toBe('st-1');
       expect(location.searchParams.get('iss')).toBe(gw.gateway.urls.issuer);
     }
-    const missingPkce = authorizeUrl(client.client_id, challenge);
+    const missingPkce = authorizeUrl(CONFIGURED_CLIENT, challenge);
     missingPkce.searchParams.delete('code_challenge');
     const noPkce = new URL(
       (await fetch(missingPkce, { redirect: 'manual' })).headers.get('location') as string,

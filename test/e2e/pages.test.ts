@@ -43,7 +43,7 @@ function consentOptions(overrides: Partial<Parameters<typeof renderConsentPage>[
     hidden: HIDDEN,
     user: { name: 'Ada Lovelace', email: 'ada@example.com' },
     client: { name: 'Claude', clientId: 'c_7f3a9e21b4', source: 'registered' as const },
-    redirectHost: 'claude.ai',
+    redirectUri: 'https://claude.ai/api/mcp/auth_callback',
     scopes: [
       { name: 'notes:read', description: 'Read your notes' },
       { name: 'notes:write', description: 'Create and change your notes' },
@@ -105,10 +105,13 @@ describe('OAuth pages in headless Chromium', () => {
               clientUri: 'https://cursor.com',
               source: 'metadata-document',
             },
-            redirectHost: '127.0.0.1:61234',
+            redirectUri: 'http://127.0.0.1:61234/callback',
           }),
         ),
       ),
+    );
+    a.get('/consent-app-scheme', () =>
+      page(renderConsentPage(consentOptions({ redirectUri: 'com.attacker.app://claude.ai/oauth/callback' }))),
     );
     a.get('/message', () =>
       page(
@@ -133,7 +136,7 @@ describe('OAuth pages in headless Chromium', () => {
               logoUri: PAYLOAD,
               source: 'registered',
             },
-            redirectHost: PAYLOAD,
+            redirectUri: PAYLOAD,
             scopes: [{ name: PAYLOAD, description: PAYLOAD }],
             resource: PAYLOAD,
           }),
@@ -338,9 +341,28 @@ describe('OAuth pages in headless Chromium', () => {
     }
   });
 
+  it('for a private-use redirect scheme, shows the scheme as where the browser goes, never the authority after it', async () => {
+    const { page, errors } = await openPage();
+    await page.goto(`${app.origin}/consent-app-scheme`);
+    expect(await page.getByTestId('redirect-host').innerText()).toBe('com.attacker.app:');
+    expect(await page.getByTestId('redirect-app-note').isVisible()).toBe(true);
+    expect(await page.getByTestId('consent-redirect').innerText()).not.toContain('claude.ai');
+    expect(await page.getByTestId('consent-warning').innerText()).toContain('com.attacker.app:');
+    // The name "Claude" on an unverified client is marked as a claim nothing confirms.
+    expect(await page.getByTestId('client-claim').isVisible()).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
   it('renders with no console errors and the hashed stylesheet applied', async () => {
     const { page, errors } = await openPage();
-    for (const path of ['/login', '/login-error', '/consent', '/consent-metadata', '/message']) {
+    for (const path of [
+      '/login',
+      '/login-error',
+      '/consent',
+      '/consent-metadata',
+      '/consent-app-scheme',
+      '/message',
+    ]) {
       await page.goto(`${app.origin}${path}`);
       // The card's rounded corners come from the inlined stylesheet: a hash mismatch would leave 0px.
       const radius = await page.locator('main').evaluate((el) => getComputedStyle(el).borderTopLeftRadius);
@@ -383,6 +405,7 @@ describe('OAuth pages in headless Chromium', () => {
       ['/consent', 1280, 'light'],
       ['/consent', 360, 'light'],
       ['/consent-metadata', 1280, 'dark'],
+      ['/consent-app-scheme', 360, 'light'],
       ['/message', 360, 'light'],
     ];
     const { page } = await openPage();

@@ -1,12 +1,20 @@
 import type { Context, Hono } from 'hono';
+import { tokenHash } from '../../crypto/fingerprint.js';
+import { GatehouseError, isGatehouseError } from '../../errors/gatehouse-error.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { LocalAccounts } from '../../identity/local-accounts.js';
+import type { GatehouseEnv } from '../../net/request-context.js';
 import type { Audit } from '../../ops/audit.js';
 import type { Clock } from '../../ops/clock.js';
+import type { EventBus } from '../../ops/events.js';
 import type { Logger } from '../../ops/logger.js';
-import type { AuthorizationCodeStore, ConsentStore, PrincipalSnapshot } from '../../stores/ports.js';
+import type {
+  AuthorizationCodeStore,
+  ConsentStore,
+  CounterStore,
+  PrincipalSnapshot,
+} from '../../stores/ports.js';
 import { snapshotPrincipalKey } from '../../stores/principal-key.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
 import {
   type AuthorizationRequest,
   AuthorizeError,
@@ -14,7 +22,7 @@ import {
   parseAuthorizeRequest,
 } from '../authorize-request.js';
 import type { BrowserSessions, Interaction, LoginSession } from '../browser-session.js';
-import type { ResolvedClient } from '../clients.js';
+import type { ClientLookup, ResolvedClient } from '../clients.js';
 import { type AuthorizationServerUrls, OAUTH_PATHS } from '../metadata.js';
 import {
   formActionSource,
@@ -25,6 +33,7 @@ import {
   renderLoginPage,
   renderMessagePage,
 } from '../pages/index.js';
+import { redirectTarget } from '../redirect-target.js';
 import { newAuthorizationCode, newId } from '../tokens.js';
 import { readForm, readFormParams } from './form.js';
 
@@ -40,7 +49,7 @@ export interface BrowserRoutesOptions {
   readonly urls: AuthorizationServerUrls;
   readonly sessions: BrowserSessions;
   readonly authorizeContext: AuthorizeRequestContext;
-  readonly resolveClient: (clientId: string) => Promise<ResolvedClient | undefined>;
+  readonly resolveClient: (clientId: string, lookup?: ClientLookup) => Promise<ResolvedClient | undefined>;
   readonly codes: AuthorizationCodeStore;
   readonly consents: ConsentStore;
   readonly accounts?: LocalAccounts | undefined;
@@ -51,7 +60,16 @@ export interface BrowserRoutesOptions {
   readonly codeTtlSeconds: number;
   readonly consentTtlSeconds: number;
   readonly clientIp: (c: Context) => string;
+  /** Fixed-window counters for the limits below, shared by every instance on the store. */
+  readonly counters: CounterStore;
+  /**
+   * Authorization requests (GET or POST `/oauth/authorize`) one client address may start per minute;
+   * beyond it the browser gets a 429 page with `Retry-After`. Default 60.
+   */
+  readonly authorizeRequestsPerAddressPerMinute?: number;
   readonly audit: Audit;
+  /** The event stream, for what is not an audit event: `ratelimit.rejected`. */
+  readonly events: Pick<EventBus, 'emit'>;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -61,9 +79,18 @@ export interface BrowserRoutesOptions {
  * the federation callback and sign-out. Every form is bound to its interaction (CSRF token) and to the
  * browser that started it (cookie); every page refuses framing.
  */
-export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): void {
+export function mountBrowserRoutes(app: Hono<GatehouseEnv>, options: BrowserRoutesOptions): void {
   const { urls, sessions, audit, clock } = options;
+  const authorizeLimit =
+    options.authorizeRequestsPerAddressPerMinute ?? DEFAULT_AUTHORIZE_PER_ADDRESS_PER_MINUTE;
+  if (!Number.isInteger(authorizeLimit) || authorizeLimit < 1) {
+    throw new GatehouseError(
+      'ERR_CONFIG_INVALID',
+      'authorizeRequestsPerAddressPerMinute must be a positive integer.',
+    );
+  }
   const interactionUrl = (id: string, step = '') => `${urls.interaction}/${id}${step}`;
+  const lookupOf = (c: Context): ClientLookup => ({ clientAddress: options.clientIp(c) });
 
   const page = (body: string, status: number, extraFormAction: readonly string[] = []) =>
     new Response(body, {
@@ -83,8 +110,9 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       'The sign-in link expired or was opened in another browser. Go back to your app and connect again.',
     );
 
-  const seeOther = (location: string): Response =>
-    new Response(null, { status: 303, headers: { location, 'cache-control': 'no-store' } });
+  const redirectTo = (location: string, status: 302 | 303): Response =>
+    new Response(null, { status, headers: { location, 'cache-control': 'no-store' } });
+  const seeOther = (location: string): Response => redirectTo(location, 303);
 
   /** RFC 6749 §4.1.2 / §4.1.2.1 with RFC 9207 `iss` on every response. */
   const redirectToClient = (
@@ -98,12 +126,58 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     url.searchParams.append('iss', urls.issuer);
     return new Response(null, { status, headers: { location: url.href, 'cache-control': 'no-store' } });
   };
-  const redirectError = (interaction: Interaction, error: OAuthError, status: 302 | 303 = 303) =>
-    redirectToClient(
-      interaction.request.redirectUri,
-      { error: error.code, error_description: error.description, state: interaction.request.state },
-      status,
+
+  /**
+   * An authorization error for a validated client and redirect URI (RFC 6749 §4.1.2.1). It is redirected
+   * to the client only when that URI may be trusted with the browser: always for a client the operator
+   * configured; for one that registered itself (DCR, CIMD) only once the person has interacted in this
+   * interaction — signed in, or answered the consent page (RFC 9700 §4.11.2). Otherwise anyone could
+   * register `https://attacker.example/cb` and have this server bounce browsers there with no click
+   * (`response_type=token`, or `prompt=none`). A remembered sign-in or consent is not interaction: the
+   * browser sends those cookies on any top-level navigation another site starts, so they say nothing
+   * about what the person means to do now — counting them would make the bounce zero-click for everyone
+   * signed in. The error is then shown on a page instead.
+   */
+  const answerError = (
+    target: ErrorTarget,
+    error: OAuthError,
+    how: { readonly interacted: boolean; readonly status: 302 | 303 },
+  ): Response => {
+    if (target.clientSource !== 'configured' && !how.interacted) {
+      const reason = error.description ?? 'the app sent a request this server cannot complete';
+      return message(
+        400,
+        'This sign-in cannot continue',
+        `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. Go back to the app and try again.`,
+        error.code,
+      );
+    }
+    return redirectToClient(
+      target.redirectUri,
+      { error: error.code, error_description: error.description, state: target.state },
+      how.status,
     );
+  };
+
+  /** The page for a refused request: 429 with `Retry-After`, never a redirect; reported as `ratelimit.rejected`. */
+  const tooManyRequests = (limit: string, ip: string, retryAfterSeconds: number): Response => {
+    options.events.emit({ type: 'ratelimit.rejected', limit, ip, retryAfterSeconds });
+    const response = message(
+      429,
+      'Too many sign-in requests',
+      'Too many sign-ins were started from this network in a short time. Wait a moment, then go back to your app and connect again.',
+      'ERR_RATE_LIMITED',
+    );
+    response.headers.set('retry-after', String(retryAfterSeconds));
+    return response;
+  };
+
+  /** Seconds to wait when this address has started too many authorization requests this minute. */
+  async function authorizeRefusedFor(ip: string): Promise<number | undefined> {
+    const now = clock.now();
+    const { count, resetAt } = await options.counters.increment(`authorize:${ip}`, MINUTE_MS, now);
+    return count > authorizeLimit ? Math.max(1, Math.ceil((resetAt - now) / 1000)) : undefined;
+  }
 
   const formActions = (interaction: Interaction): string[] => [
     formActionSource(interaction.request.redirectUri),
@@ -174,26 +248,36 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     if (interaction.request.prompt.includes('none')) {
       await sessions.takeInteraction(c, interaction.id);
       const code = loginCounts(interaction, login) ? 'consent_required' : 'login_required';
-      return redirectError(
-        interaction,
+      const interacted = signedIn !== undefined;
+      audit.record({
+        type: 'oauth.authorize',
+        outcome: 'failure',
+        error: code,
+        clientId: interaction.request.clientId,
+        ip: options.clientIp(c),
+        detail: { redirected: interacted || interaction.request.clientSource === 'configured' },
+      });
+      return answerError(
+        interaction.request,
         new OAuthError(code, { description: `prompt=none but ${code.replace('_', ' ')}` }),
-        status,
+        { interacted, status },
       );
     }
-    return seeOther(interactionUrl(interaction.id));
+    return redirectTo(interactionUrl(interaction.id), status);
   }
 
   async function renderLogin(
+    c: Context,
     interaction: Interaction,
     status: number,
     error?: { code: LoginErrorCode; retryAfterSeconds?: number; username?: string },
   ): Promise<Response> {
-    const client = await options.resolveClient(interaction.request.clientId);
+    const client = await options.resolveClient(interaction.request.clientId, lookupOf(c));
     const body = renderLoginPage({
       action: interactionUrl(interaction.id, '/login'),
       hidden: { csrf: interaction.csrf },
       ...(client?.clientName !== undefined && { clientName: client.clientName }),
-      clientHost: new URL(interaction.request.redirectUri).host || interaction.request.redirectUri,
+      clientHost: redirectTarget(interaction.request.redirectUri).label,
       ...(error?.username !== undefined && { username: error.username }),
       ...(error !== undefined && { error: error.code }),
       ...(error?.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
@@ -211,11 +295,10 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     return response;
   }
 
-  async function renderConsent(interaction: Interaction, login: LoginSession): Promise<Response> {
+  async function renderConsent(c: Context, interaction: Interaction, login: LoginSession): Promise<Response> {
     const { request } = interaction;
-    const client = await options.resolveClient(request.clientId);
+    const client = await options.resolveClient(request.clientId, lookupOf(c));
     if (client === undefined) return message(400, 'Unknown app', 'This app is no longer registered.');
-    const redirect = new URL(request.redirectUri);
     const body = renderConsentPage({
       action: interactionUrl(interaction.id, '/consent'),
       hidden: { csrf: interaction.csrf },
@@ -234,7 +317,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
         ...(client.clientUri !== undefined && { clientUri: client.clientUri }),
         ...(client.logoUri !== undefined && { logoUri: client.logoUri }),
       },
-      redirectHost: redirect.host === '' ? redirect.protocol : redirect.host,
+      redirectUri: request.redirectUri,
       scopes: request.scopes.map((name) => ({
         name,
         ...(options.scopeDescriptions[name] !== undefined && {
@@ -248,10 +331,20 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
   }
 
   async function authorize(c: Context, params: URLSearchParams): Promise<Response> {
+    const ip = options.clientIp(c);
+    // RFC 9700 §4.12: a redirect answering a POST is a 303, so the browser does not post the form again.
+    const status = c.req.method === 'POST' ? 303 : 302;
+    // Counted before anything else: unknown clients and failed requests cost their address too.
+    const retryAfter = await authorizeRefusedFor(ip);
+    if (retryAfter !== undefined) return tooManyRequests('authorize', ip, retryAfter);
     let request: AuthorizationRequest;
     try {
-      request = await parseAuthorizeRequest(params, options.authorizeContext);
+      request = await parseAuthorizeRequest(params, options.authorizeContext, { clientAddress: ip });
     } catch (error) {
+      if (isGatehouseError(error, 'ERR_RATE_LIMITED')) {
+        const limit = typeof error.details?.limit === 'string' ? error.details.limit : 'cimd-fetch';
+        return tooManyRequests(limit, ip, error.retryAfterSeconds ?? 60);
+      }
       if (!(error instanceof AuthorizeError)) {
         if (error instanceof OAuthError) {
           audit.record({
@@ -269,12 +362,14 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
         }
         throw error;
       }
+      const redirected = error.redirect?.clientSource === 'configured';
       audit.record({
         type: 'oauth.authorize',
         outcome: 'failure',
         error: error.error.code,
         ...(params.get('client_id') !== null && { clientId: params.get('client_id') as string }),
-        detail: { redirected: error.redirect !== undefined },
+        ip,
+        detail: { redirected },
       });
       if (error.redirect === undefined) {
         return message(
@@ -284,14 +379,10 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
           error.error.code,
         );
       }
-      return redirectToClient(
-        error.redirect.redirectUri,
-        { error: error.error.code, error_description: error.error.description, state: error.redirect.state },
-        302,
-      );
+      return answerError(error.redirect, error.error, { interacted: false, status });
     }
     const interaction = await sessions.startInteraction(c, request);
-    const response = await proceed(c, interaction, 302);
+    const response = await proceed(c, interaction, status);
     return withCookies(c, response);
   }
 
@@ -309,8 +400,8 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     const interaction = await sessions.findInteraction(c, c.req.param('id'));
     if (interaction === undefined) return expired();
     const login = await sessions.currentLogin(c);
-    if (!loginCounts(interaction, login)) return renderLogin(interaction, 200);
-    return renderConsent(interaction, login);
+    if (!loginCounts(interaction, login)) return renderLogin(c, interaction, 200);
+    return renderConsent(c, interaction, login);
   });
 
   app.post(`${OAUTH_PATHS.interaction}/:id/login`, async (c) => {
@@ -335,13 +426,13 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
         clientId: interaction.request.clientId,
       });
       if (result.reason === 'throttled') {
-        return renderLogin(interaction, 429, {
+        return renderLogin(c, interaction, 429, {
           code: 'throttled',
           retryAfterSeconds: result.retryAfterSeconds,
           username,
         });
       }
-      return renderLogin(interaction, 401, { code: 'invalid_credentials', username });
+      return renderLogin(c, interaction, 401, { code: 'invalid_credentials', username });
     }
     const { user } = result;
     const principal: PrincipalSnapshot = {
@@ -369,7 +460,7 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
       return expired();
     }
     const login = await sessions.currentLogin(c);
-    if (!loginCounts(interaction, login)) return renderLogin(interaction, 401, { code: 'expired' });
+    if (!loginCounts(interaction, login)) return renderLogin(c, interaction, 401, { code: 'expired' });
     const decision = form.get('decision');
     if (decision !== 'approve' && decision !== 'deny') {
       return message(400, 'Invalid request', 'Choose Approve or Deny.');
@@ -385,7 +476,12 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
         clientId: taken.request.clientId,
         principal: principalKey,
       });
-      return redirectError(taken, new OAuthError('access_denied', { description: 'the user denied access' }));
+      // The person answered the consent page: the client hears of it, whoever registered it.
+      return answerError(
+        taken.request,
+        new OAuthError('access_denied', { description: 'the user denied access' }),
+        { interacted: true, status: 303 },
+      );
     }
     if (options.consentTtlSeconds > 0) {
       const now = clock.now();
@@ -460,6 +556,17 @@ export function mountBrowserRoutes(app: Hono, options: BrowserRoutesOptions): vo
     });
     return withCookies(c, await proceed(c, interaction, 303, login));
   });
+}
+
+const MINUTE_MS = 60_000;
+const DEFAULT_AUTHORIZE_PER_ADDRESS_PER_MINUTE = 60;
+
+/** Where an authorization error may be sent, and whether the client behind it is trusted with that. */
+interface ErrorTarget {
+  readonly redirectUri: string;
+  readonly state?: string | undefined;
+  /** Absent on an interaction stored before the field existed: treated as not configured. */
+  readonly clientSource?: ResolvedClient['source'];
 }
 
 function errorCode(error: unknown): string {

@@ -1,6 +1,6 @@
 import { isGatehouseError } from '../../errors/gatehouse-error.js';
 import { OAuthError } from '../../errors/oauth-error.js';
-import { readBoundedText } from '../../transports/body.js';
+import { readBoundedText } from '../../net/body.js';
 
 /** Largest form body the OAuth endpoints read, in bytes. */
 export const MAX_FORM_BYTES = 16 * 1024;

@@ -1,9 +1,9 @@
+import { tokenHash } from '../../crypto/fingerprint.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { Principal } from '../../identity/principal.js';
 import type { Clock } from '../../ops/clock.js';
 import type { GrantStore } from '../../stores/ports.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
-import type { RevocationList } from '../revocation-list.js';
+import type { RevocationList } from '../../tokens/revocation.js';
 import { jsonNoStore, readForm } from './form.js';
 import type { OwnTokenVerifier } from './revoke.js';
 import type { ClientAuthenticator } from './token.js';
@@ -22,11 +22,11 @@ export function createIntrospectionEndpoint(options: {
   introspectors: ReadonlySet<string>;
   issuer: string;
   clock: Clock;
-}): (request: Request) => Promise<Response> {
+}): (request: Request, clientAddress?: string) => Promise<Response> {
   const { grants, revocations, authenticateClient, verifyOwnToken, introspectors, issuer, clock } = options;
-  return async (request) => {
+  return async (request, clientAddress) => {
     const form = await readForm(request);
-    const client = await authenticateClient(request, form);
+    const client = await authenticateClient(request, form, clientAddress);
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('invalid_client', {
         reason: 'public_client',
@@ -71,6 +71,7 @@ export function createIntrospectionEndpoint(options: {
     } catch {
       return jsonNoStore({ active: false });
     }
+    await revocations.sync();
     if (revocations.isRevoked(principal.claims) || !mayRead(principal.clientId)) {
       return jsonNoStore({ active: false });
     }

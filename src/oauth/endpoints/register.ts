@@ -1,12 +1,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { tokenHash } from '../../crypto/fingerprint.js';
 import { GatehouseError, isGatehouseError } from '../../errors/gatehouse-error.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import { MISSING_TOKEN_REASON } from '../../guard/challenge.js';
+import { readBoundedText } from '../../net/body.js';
 import type { Clock } from '../../ops/clock.js';
+import type { EventBus } from '../../ops/events.js';
 import type { Logger } from '../../ops/logger.js';
 import type { ClientStore, CounterStore } from '../../stores/ports.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
-import { readBoundedText } from '../../transports/body.js';
 import { parseClientMetadata, toClientRecord, toWireMetadata } from '../client-metadata.js';
 
 /** Largest registration body read, in bytes; real registrations are well under 2 KiB. */
@@ -19,6 +20,11 @@ export interface RegistrationEndpointOptions {
   counters: CounterStore;
   clock: Clock;
   logger: Logger;
+  /**
+   * Where registrations are reported: `oauth.register` for each one and each refusal of its request, and
+   * `ratelimit.rejected` (`limit: 'registration'`) for each refused by the rate limit.
+   */
+  events: Pick<EventBus, 'emit'>;
   /**
    * When set, registration requires `Authorization: Bearer <initialAccessToken>` (RFC 7591 §3).
    * Default: open registration (what MCP clients expect), throttled by `rateLimit`.
@@ -50,14 +56,16 @@ const NO_STORE = {
  *
  * @example
  * ```ts
- * const register = createRegistrationEndpoint({ clients, counters, clock, logger, rateLimit: { perIpPerHour: 20 } });
+ * const register = createRegistrationEndpoint({
+ *   clients, counters, clock, logger, events, rateLimit: { perIpPerHour: 20 },
+ * });
  * app.post('/register', (c) => register(c.req.raw, clientIp(c)));
  * ```
  */
 export function createRegistrationEndpoint(
   options: RegistrationEndpointOptions,
 ): (request: Request, clientIp: string) => Promise<Response> {
-  const { clients, counters, clock, logger } = options;
+  const { clients, counters, clock, logger, events } = options;
   const perIpPerHour = options.rateLimit.perIpPerHour;
   if (!Number.isInteger(perIpPerHour) || perIpPerHour < 1) {
     throw new GatehouseError('ERR_CONFIG_INVALID', 'rateLimit.perIpPerHour must be a positive integer.');
@@ -95,10 +103,35 @@ export function createRegistrationEndpoint(
     // Counted before anything else, so failed attempts (guessing the initial access token) count too.
     const { count, resetAt } = await counters.increment(`dcr:${clientIp}`, HOUR_MS, now);
     if (count > perIpPerHour) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
+      events.emit({ type: 'ratelimit.rejected', limit: 'registration', ip: clientIp, retryAfterSeconds });
       throw new GatehouseError('ERR_RATE_LIMITED', 'Too many client registrations from this address.', {
-        retryAfterSeconds: Math.max(1, Math.ceil((resetAt - now) / 1000)),
+        retryAfterSeconds,
       });
     }
+    try {
+      const { response, clientId } = await register(request, clientIp, now);
+      events.emit({ type: 'oauth.register', outcome: 'success', clientId, ip: clientIp });
+      return response;
+    } catch (error) {
+      if (error instanceof OAuthError || error instanceof GatehouseError) {
+        events.emit({
+          type: 'oauth.register',
+          outcome: 'failure',
+          error: error.code,
+          ...(error instanceof OAuthError && error.reason !== undefined && { reason: error.reason }),
+          ip: clientIp,
+        });
+      }
+      throw error;
+    }
+  };
+
+  async function register(
+    request: Request,
+    clientIp: string,
+    now: number,
+  ): Promise<{ response: Response; clientId: string }> {
     checkInitialAccessToken(request);
 
     const type = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
@@ -151,8 +184,8 @@ export function createRegistrationEndpoint(
       answer.client_secret = secret;
       answer.client_secret_expires_at = expiresAt === undefined ? 0 : Math.floor(expiresAt / 1000);
     }
-    return new Response(JSON.stringify(answer), { status: 201, headers: NO_STORE });
-  };
+    return { response: new Response(JSON.stringify(answer), { status: 201, headers: NO_STORE }), clientId };
+  }
 }
 
 async function readBody(request: Request): Promise<unknown> {

@@ -1,9 +1,9 @@
+import { tokenHash } from '../../crypto/fingerprint.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { Principal } from '../../identity/principal.js';
 import type { Clock } from '../../ops/clock.js';
 import type { GrantStore } from '../../stores/ports.js';
 import { snapshotPrincipalKey } from '../../stores/principal-key.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
 import { type GrantContext, revokeGrant } from '../grants/context.js';
 import { readForm } from './form.js';
 import type { ClientAuthenticator } from './token.js';
@@ -21,11 +21,11 @@ export function createRevocationEndpoint(options: {
   authenticateClient: ClientAuthenticator;
   verifyOwnToken: OwnTokenVerifier;
   clock: Clock;
-}): (request: Request) => Promise<Response> {
+}): (request: Request, clientAddress?: string) => Promise<Response> {
   const { grants: context, authenticateClient, verifyOwnToken, clock } = options;
-  return async (request) => {
+  return async (request, clientAddress) => {
     const form = await readForm(request);
-    const client = await authenticateClient(request, form);
+    const client = await authenticateClient(request, form, clientAddress);
     const token = form.get('token');
     if (token === undefined || token === '') {
       throw new OAuthError('invalid_request', { reason: 'missing_token', description: 'token is required' });

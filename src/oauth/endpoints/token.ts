@@ -7,7 +7,15 @@ import { exchangeToken, TOKEN_EXCHANGE_GRANT, type TokenExchangeContext } from '
 import { type FormParams, jsonNoStore, readForm } from './form.js';
 
 /** Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3). */
-export type ClientAuthenticator = (request: Request, form: FormParams) => Promise<ResolvedClient>;
+/**
+ * Authenticates the client of an OAuth endpoint request; `clientAddress` is where the request came from
+ * (a Client ID Metadata Document it needs is fetched under that address's limit).
+ */
+export type ClientAuthenticator = (
+  request: Request,
+  form: FormParams,
+  clientAddress?: string,
+) => Promise<ResolvedClient>;
 
 /**
  * The token endpoint (RFC 6749 §3.2): `authorization_code`, `refresh_token` and, when `tokenExchange` is
@@ -17,9 +25,9 @@ export function createTokenEndpoint(options: {
   grants: GrantContext;
   authenticateClient: ClientAuthenticator;
   tokenExchange?: TokenExchangeContext | undefined;
-}): (request: Request) => Promise<Response> {
+}): (request: Request, clientAddress?: string) => Promise<Response> {
   const { grants, authenticateClient, tokenExchange } = options;
-  return async (request) => {
+  return async (request, clientAddress) => {
     const form = await readForm(request, ['resource']);
     const grantType = form.get('grant_type');
     if (grantType === undefined) {
@@ -32,7 +40,7 @@ export function createTokenEndpoint(options: {
     if (resources.length > 1) {
       throw new OAuthError('invalid_target', { description: 'only one resource per request is supported' });
     }
-    const client = await authenticateClient(request, form);
+    const client = await authenticateClient(request, form, clientAddress);
     if (grantType === 'authorization_code') {
       return jsonNoStore(
         await exchangeAuthorizationCode(grants, client, {

@@ -1,6 +1,6 @@
+import { tokenHash } from '../../crypto/fingerprint.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import { snapshotPrincipalKey } from '../../stores/principal-key.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
 import { canonicalResource } from '../authorize-request.js';
 import type { ResolvedClient } from '../clients.js';
 import { verifyS256 } from '../pkce.js';
@@ -83,6 +83,11 @@ export async function exchangeAuthorizationCode(
     throw fail('resource_mismatch', 'resource differs from the authorization request', 'invalid_target');
   }
 
+  if (!(await context.accountActive(record.principal, record.authTime))) {
+    await revokeGrant(context, record.grantId);
+    throw fail('account_inactive', 'the account that approved this code no longer allows it');
+  }
+
   const issuesRefresh = client.grantTypes.includes('refresh_token');
   const refreshToken = issuesRefresh ? newRefreshToken() : undefined;
   const grant = {
@@ -98,6 +103,12 @@ export async function exchangeAuthorizationCode(
     rotatedAt: now,
   };
   await context.stores.grants.create(grant, refreshToken === undefined ? undefined : tokenHash(refreshToken));
+  // Checked again once the grant exists: an account removed while this request ran had its grants
+  // revoked before this one was written, so this one is revoked here.
+  if (!(await context.accountActive(record.principal, record.authTime))) {
+    await revokeGrant(context, grant.id);
+    throw fail('account_inactive', 'the account that approved this code no longer allows it');
+  }
   const access = await context.issuer.issue(grant, grant.scopes);
   context.audit.record({
     type: 'oauth.token.issued',

@@ -1,8 +1,8 @@
+import { tokenHash } from '../../crypto/fingerprint.js';
 import { SealError, sealerFromSecret } from '../../crypto/seal.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { GrantRecord } from '../../stores/ports.js';
 import { snapshotPrincipalKey } from '../../stores/principal-key.js';
-import { tokenHash } from '../../tokens/fingerprint.js';
 import { canonicalResource } from '../authorize-request.js';
 import type { ResolvedClient } from '../clients.js';
 import { bearerResponse, newRefreshToken, type TokenResponse } from '../tokens.js';
@@ -67,6 +67,11 @@ export async function refreshGrant(
     if (grant.clientId !== client.clientId)
       throw failure('client_mismatch', 'the refresh token was issued to another client');
     if (grant.revokedAt !== undefined) throw failure('grant_revoked', 'the refresh token has been revoked');
+    if (!(await context.accountActive(grant.principal, grant.authTime))) {
+      // Removed, disabled or re-passworded since the sign-in: nothing more comes of this grant.
+      await revokeGrant(context, grant.id);
+      throw failure('account_inactive', 'the account behind this grant no longer allows it');
+    }
 
     const scopes = narrowScopes(grant, request.scope);
     if (scopes === undefined)

@@ -7,8 +7,9 @@ import {
 import { OAuthError } from '../../errors/oauth-error.js';
 import type { Principal } from '../../identity/principal.js';
 import type { Audit } from '../../ops/audit.js';
+import type { PrincipalSnapshot } from '../../stores/ports.js';
+import type { RevocationList } from '../../tokens/revocation.js';
 import type { ResolvedClient } from '../clients.js';
-import type { RevocationList } from '../revocation-list.js';
 
 /** RFC 8693 §2.1 `grant_type`. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -34,6 +35,8 @@ export interface TokenExchangeContext {
   /** Issues the token for the `authenticated` audience (Supabase's) when configured. */
   readonly supabaseMinter?: SupabaseTokenMinter | undefined;
   readonly revocations: RevocationList;
+  /** Whether a local account still exists and is enabled (federated users: always true). */
+  readonly accountActive: (principal: PrincipalSnapshot) => Promise<boolean>;
   readonly minter: AudienceTokenMinter;
   readonly audit: Audit;
 }
@@ -144,8 +147,18 @@ export async function exchangeToken(
     }
     throw error;
   }
+  await context.revocations.sync();
   if (context.revocations.isRevoked(principal.claims)) {
     throw fail('invalid_grant', 'subject_revoked', 'the subject token has been revoked', principal);
+  }
+  const idp = typeof principal.claims.idp === 'string' ? principal.claims.idp : undefined;
+  if (idp !== undefined && !(await context.accountActive({ idp, subject: principal.subject }))) {
+    throw fail(
+      'invalid_grant',
+      'account_inactive',
+      'the account behind the subject token is gone or disabled',
+      principal,
+    );
   }
 
   let scopes = principal.scopes;

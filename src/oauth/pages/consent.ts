@@ -1,5 +1,8 @@
+import { redirectTarget } from '../redirect-target.js';
+import { hostLookalikeReasons, lookalikeReasons, readableText } from '../untrusted-text.js';
 import { hiddenInputs, html, type SafeHtml, webUrl } from './html.js';
 import { renderPage } from './layout.js';
+import { claimedProduct } from './product-claims.js';
 
 /**
  * How Gatehouse knows the client: `configured` by the operator (trusted), `registered` through dynamic
@@ -24,16 +27,17 @@ export interface ConsentPageOptions {
     readonly logoUri?: string;
     readonly source: ConsentClientSource;
   };
-  /** Host (and port) of the redirect URI this request will return to; shown prominently. */
-  readonly redirectHost: string;
+  /**
+   * The redirect URI this request will return to. Its host (a web or loopback URI) or its scheme alone
+   * (a private-use scheme, whose authority the app chose) is the most prominent fact on the page.
+   */
+  readonly redirectUri: string;
   readonly scopes: readonly { readonly name: string; readonly description?: string }[];
   /** The protected resource (MCP server URL) the token will be for (RFC 8707). */
   readonly resource: string;
   /** Where "Sign out" posts `hidden`; without it the "not you?" line has no button. */
   readonly signOutAction?: string;
 }
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
 
 function hostOf(url: string): string | undefined {
   try {
@@ -47,7 +51,27 @@ function present(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== '';
 }
 
-function clientPanel(client: ConsentPageOptions['client'], displayName: SafeHtml): SafeHtml {
+/**
+ * What makes an unverified client's name suspect: look-alike letters, or the name of a well-known product
+ * that its metadata document's host does not prove. The operator vouches for configured clients.
+ */
+function nameWarnings(client: ConsentPageOptions['client'], name: string): SafeHtml {
+  if (client.source === 'configured' || !present(client.name)) return html``;
+  const lookalike = lookalikeReasons(name).length > 0;
+  const product = claimedProduct(
+    name,
+    client.source === 'metadata-document' ? hostOf(client.clientId) : undefined,
+  );
+  return html`${
+    product !== undefined &&
+    html`<div class="alert alert-warn" data-testid="client-claim">This app calls itself by the name of <strong><bdi>${product}</bdi></strong>, but nothing confirms it comes from them: anyone can register an app under any name.</div>`
+  }${
+    lookalike &&
+    html`<div class="alert alert-warn" data-testid="client-lookalike">The name mixes alphabets or uses look-alike letters, a common way to imitate another app's name.</div>`
+  }`;
+}
+
+function clientPanel(client: ConsentPageOptions['client'], displayName: SafeHtml, name: string): SafeHtml {
   const verified = client.source === 'configured';
   const badge = verified
     ? html`<span class="badge badge-ok" data-testid="client-badge">Verified</span>`
@@ -64,6 +88,7 @@ function clientPanel(client: ConsentPageOptions['client'], displayName: SafeHtml
     logo !== undefined &&
     html`<img class="client-logo" src="${logo}" alt="" width="48" height="48" referrerpolicy="no-referrer" data-testid="client-logo">`
   }<div><div><strong data-testid="client-name">${displayName}</strong> ${badge}</div><p class="note">${provenance}</p></div></div>
+${nameWarnings(client, name)}
 <div class="panel" data-testid="client-details"><dl class="facts">
 <dt>${client.source === 'metadata-document' ? 'Published at' : 'Client ID'}</dt><dd><code data-testid="client-id">${client.clientId}</code></dd>
 ${
@@ -94,8 +119,11 @@ function signedIn(
 
 /**
  * The consent page. It names the client without trusting its self-declared name: a badge says whether the
- * client is verified, the client_id (a URL for metadata-document clients) is always shown, and the host
- * the browser will be sent to is the most prominent fact (the MCP confused-deputy defence). The decision
+ * client is verified, the client_id (a URL for metadata-document clients) is always shown, and where the
+ * browser will be sent is the most prominent fact (the MCP confused-deputy defence) — for a private-use
+ * scheme the scheme alone, since the rest of such a URI is the app's to choose. Names are shown without
+ * characters that hide or reorder text, isolated from the text around them (`<bdi>`), and an unverified
+ * name with look-alike letters or a well-known product's name is marked. The decision
  * form has two submit buttons, `decision=deny` and `decision=approve`; neither is autofocused, so a
  * keypress landing on a freshly opened window cannot approve. Serve with
  * `pageHeaders({ formActionOrigins: [formActionSource(redirectUri)] })`, since the POST answers 303 there.
@@ -103,19 +131,22 @@ function signedIn(
  * @example
  * renderConsentPage({
  *   action: '/oauth/consent', hidden: { interaction, csrf }, user: { email: 'ada@example.com' },
- *   client: { name: 'Claude', clientId, source: 'registered' }, redirectHost: 'claude.ai',
+ *   client: { name: 'Claude', clientId, source: 'registered' }, redirectUri: 'https://claude.ai/api/mcp/auth_callback',
  *   scopes: [{ name: 'notes:read', description: 'Read your notes' }], resource: 'https://mcp.example/mcp',
  * });
  */
 export function renderConsentPage(options: ConsentPageOptions): string {
-  const { client, redirectHost, scopes, resource } = options;
+  const { client, scopes, resource } = options;
   const verified = client.source === 'configured';
   const fallbackName =
     client.source === 'metadata-document' ? (hostOf(client.clientId) ?? client.clientId) : 'An unnamed app';
-  const name = present(client.name) ? client.name : fallbackName;
+  const claimed = present(client.name) ? readableText(client.name) : '';
+  const name = claimed === '' ? fallbackName : claimed;
   // An unverified name is quoted: it is a claim, not an identity.
-  const displayName = verified || !present(client.name) ? html`${name}` : html`“${name}”`;
-  const loopback = LOOPBACK.test(redirectHost);
+  const displayName = verified || claimed === '' ? html`<bdi>${name}</bdi>` : html`“<bdi>${name}</bdi>”`;
+  const target = redirectTarget(options.redirectUri);
+  const targetLabel = html`<strong class="redirect-host" data-testid="redirect-host">${target.label}</strong>`;
+  const redirectLookalike = target.kind === 'web' && hostLookalikeReasons(target.label).length > 0;
 
   const scopeItems =
     scopes.length === 0
@@ -133,13 +164,18 @@ export function renderConsentPage(options: ConsentPageOptions): string {
     testId: 'consent-page',
     body: html`<h1 data-testid="consent-title">${displayName} wants to access your account</h1>
 <p class="lead">Review the request before you continue.</p>
-${clientPanel(client, displayName)}
-<div class="redirect" data-testid="consent-redirect">After you choose, you will be sent to<strong class="redirect-host" data-testid="redirect-host">${redirectHost}</strong>${
-      loopback && html`<span class="note">An app running on this computer.</span>`
+${clientPanel(client, displayName, claimed)}
+<div class="redirect" data-testid="consent-redirect">${
+      target.kind === 'app'
+        ? html`After you choose, you will be sent to the app on this computer that opens${targetLabel}<span class="note" data-testid="redirect-app-note">links. Any installed app can claim this kind of link; the rest of the address is the app's choice and proves nothing.</span>`
+        : html`After you choose, you will be sent to${targetLabel}`
+    }${target.kind === 'loopback' && html`<span class="note">An app running on this computer.</span>`}${
+      redirectLookalike &&
+      html`<span class="note" data-testid="redirect-lookalike">This address uses international letters that look like other letters; it may imitate another address.</span>`
     }</div>
 ${
   !verified &&
-  html`<div class="alert alert-warn" data-testid="consent-warning">Only approve if you started this sign-in and recognise <strong>${redirectHost}</strong>.</div>`
+  html`<div class="alert alert-warn" data-testid="consent-warning">Only approve if you started this sign-in and recognise <strong>${target.label}</strong>.</div>`
 }
 <h2>It will be able to</h2>
 <ul class="scopes" data-testid="consent-scopes">${scopeItems}</ul>

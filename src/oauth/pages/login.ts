@@ -1,3 +1,4 @@
+import { readableText } from '../untrusted-text.js';
 import { hiddenInputs, html, type SafeHtml } from './html.js';
 import { renderPage } from './layout.js';
 
@@ -9,16 +10,18 @@ export interface LoginPageOptions {
   readonly action: string;
   /** Hidden fields posted with every form on the page (interaction id, CSRF token). */
   readonly hidden: Readonly<Record<string, string>>;
-  /** The client's name as registered; shown next to its host, never alone. */
+  /**
+   * The client's name as registered; shown next to its host, never alone, without characters that hide or
+   * reorder text, and isolated from the text around it.
+   */
   readonly clientName?: string;
-  /** Host of the client's redirect URI or client_id URL. */
+  /** Where the client's redirect URI leads (`redirectTarget(…).label`): a host, or a private-use scheme. */
   readonly clientHost?: string;
   /** Pre-fills the username field (after a failed attempt). */
   readonly username?: string;
   readonly error?: LoginErrorCode | (string & {});
   /** With `error: 'throttled'`: how long until the next attempt is allowed. */
   readonly retryAfterSeconds?: number;
-  /** A "Continue with …" button posting `hidden` to `action` (which redirects to the identity provider). */
   /**
    * The "Continue with …" button: a plain link (a GET navigation), not a form, because the identity
    * provider's own redirects may cross origins that `form-action` would block after a form submission.
@@ -51,9 +54,10 @@ function errorText(error: string, retryAfterSeconds: number | undefined): string
   }
 }
 
-function subtitle(clientName: string | undefined, clientHost: string | undefined): SafeHtml {
-  if (clientName !== undefined && clientName !== '') {
-    return html`<p class="lead" data-testid="login-client">to continue to <strong>${clientName}</strong>${
+function subtitle(rawName: string | undefined, clientHost: string | undefined): SafeHtml {
+  const clientName = rawName === undefined ? '' : readableText(rawName);
+  if (clientName !== '') {
+    return html`<p class="lead" data-testid="login-client">to continue to <strong><bdi>${clientName}</bdi></strong>${
       clientHost !== undefined && clientHost !== '' && html` <span class="mono">(${clientHost})</span>`
     }</p>`;
   }

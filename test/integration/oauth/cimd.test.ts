@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GatehouseError } from '../../../src/errors/gatehouse-error.js';
 import { OAuthError } from '../../../src/errors/oauth-error.js';
 import { createSafeFetch, type SafeFetch } from '../../../src/net/safe-fetch.js';
 import { createCimdResolver, isClientIdentifierUrl } from '../../../src/oauth/cimd.js';
@@ -331,6 +332,79 @@ describe('createCimdResolver', () => {
       await reasonOf(cimd.resolve(clientId(path)));
       await reasonOf(cimd.resolve(clientId(path)));
       expect(server.requests(path)).toBe(2);
+    });
+
+    it('asks beforeFetch before every outbound fetch, with who is asking, and never for a cached answer', async () => {
+      const path = nextPath();
+      server.route(path, { kind: 'json', body: document(clientId(path)) });
+      const asked: [string, string | undefined][] = [];
+      const cimd = createCimdResolver({
+        fetch,
+        clock,
+        beforeFetch: async (url, lookup) => {
+          asked.push([url.href, lookup.clientAddress]);
+        },
+      });
+      await Promise.all([
+        cimd.resolve(clientId(path), { clientAddress: '203.0.113.7' }),
+        cimd.resolve(clientId(path), { clientAddress: '198.51.100.1' }),
+      ]);
+      await cimd.resolve(clientId(path));
+      expect(asked).toEqual([[clientId(path), '203.0.113.7']]);
+      clock.advance(60_000);
+      await cimd.resolve(clientId(path));
+      expect(asked).toEqual([
+        [clientId(path), '203.0.113.7'],
+        [clientId(path), undefined],
+      ]);
+    });
+
+    it('a refusal by beforeFetch reaches the caller and no request leaves', async () => {
+      const path = nextPath();
+      server.route(path, { kind: 'json', body: document(clientId(path)) });
+      const refused = new GatehouseError('ERR_RATE_LIMITED', 'slow down', { retryAfterSeconds: 7 });
+      const cimd = createCimdResolver({
+        fetch,
+        clock,
+        beforeFetch: async () => {
+          throw refused;
+        },
+      });
+      await expect(cimd.resolve(clientId(path))).rejects.toBe(refused);
+      expect(server.requests(path)).toBe(0);
+    });
+
+    it('while beforeFetch refuses, a document that expired recently is served stale (RFC 5861 stale-if-error)', async () => {
+      const path = nextPath();
+      server.route(path, { kind: 'json', body: document(clientId(path)) });
+      let refuse = false;
+      const cimd = createCimdResolver({
+        fetch,
+        clock,
+        beforeFetch: async () => {
+          if (refuse) throw new GatehouseError('ERR_RATE_LIMITED', 'slow down', { retryAfterSeconds: 7 });
+        },
+      });
+      await cimd.resolve(clientId(path));
+      refuse = true;
+      clock.advance(60_000);
+      expect((await cimd.resolve(clientId(path))).clientId).toBe(clientId(path));
+      expect(server.requests(path)).toBe(1);
+      // Not forever: ten minutes past its expiry the stale document is no longer an answer.
+      clock.advance(10 * 60_000);
+      await expect(cimd.resolve(clientId(path))).rejects.toBeInstanceOf(GatehouseError);
+      refuse = false;
+      await cimd.resolve(clientId(path));
+      expect(server.requests(path)).toBe(2);
+    });
+
+    it('refuses a document whose redirect URI hands off to the operating system (ms-msdt:, search-ms:)', async () => {
+      for (const uri of ['ms-msdt:/id', 'search-ms:query=x', 'chrome-extension://abc/cb']) {
+        const path = nextPath();
+        server.route(path, { kind: 'json', body: document(clientId(path), { redirect_uris: [uri] }) });
+        const cimd = createCimdResolver({ fetch, clock });
+        expect(await reasonOf(cimd.resolve(clientId(path)))).toBe('cimd_invalid_metadata');
+      }
     });
 
     it('evicts the least recently used entry beyond maxEntries', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { tokenHash } from '../../../src/crypto/fingerprint.js';
 import { OAuthError, type OAuthErrorCode } from '../../../src/errors/oauth-error.js';
 import {
   CLIENT_METADATA_LIMITS,
@@ -9,7 +10,6 @@ import {
   toClientRecord,
   toWireMetadata,
 } from '../../../src/oauth/client-metadata.js';
-import { tokenHash } from '../../../src/tokens/fingerprint.js';
 
 function failure(input: unknown, mode: ClientMetadataMode = 'registration'): OAuthError {
   try {
@@ -396,6 +396,77 @@ describe('parseClientMetadata — refused', () => {
     expect(error.code).toBe(code);
     expect(error.status).toBe(400);
     expect(error.reason).toBe(reason);
+  });
+});
+
+describe('parseClientMetadata — redirect schemes (RFC 8252 §7.1, RFC 9700 §4.11.2)', () => {
+  const modes: ClientMetadataMode[] = ['registration', 'metadata-document'];
+  const withUri = (uri: string) => ({ client_name: 'App', redirect_uris: [uri] });
+
+  // Handed to the operating system or a browser internal: code execution on a click (CVE-2022-30190
+  // ms-msdt, search-ms, ms-officecmd), NTLM leaks (file, smb), or browser internals and extensions.
+  it.each([
+    'ms-msdt:/id',
+    'search-ms:query=x',
+    'search:query=x',
+    'ms-officecmd:open',
+    'ms-settings:privacy',
+    'ms-appinstaller:?source=https://attacker.example/a.msix',
+    'jar:https://attacker.example/a.jar!/',
+    'chrome-extension://abcdefghijklmnop/cb',
+    'chrome://settings',
+    'moz-extension://abc/cb',
+    'edge://settings',
+    'microsoft-edge:https://attacker.example/',
+    'x-apple.systempreferences:com.apple.preference.security',
+    'itms-services://?action=download-manifest',
+    'intent://scan/',
+    'javascript:alert(1)',
+    'vbscript:msgbox',
+    'data:text/html,x',
+    'file:///etc/passwd',
+    'smb://attacker.example/share',
+    'shell:startup',
+    'hcp://system/x',
+    'ms-its:x.chm::/a.htm',
+    'web+mastodon://share',
+    'view-source:https://a.example',
+  ])('refuses %s in both modes', (uri) => {
+    for (const mode of modes) {
+      const error = failure(withUri(uri), mode);
+      expect(error.code, `${uri} (${mode})`).toBe('invalid_redirect_uri');
+      expect(error.reason, `${uri} (${mode})`).toBe('redirect_uri_scheme');
+    }
+  });
+
+  it.each([
+    'cursor://anysphere.cursor-mcp/oauth/callback',
+    'vscode://vscode.github-authentication/did-authenticate',
+    'vscode-insiders://vscode.github-authentication/did-authenticate',
+    'windsurf://codeium.windsurf/auth',
+    'com.example.app:/oauth2redirect',
+    'io.modelcontextprotocol.inspector:/cb',
+  ])('accepts the app scheme %s in both modes', (uri) => {
+    for (const mode of modes) {
+      expect(parseClientMetadata(withUri(uri), { mode }).redirectUris).toEqual([uri]);
+    }
+  });
+});
+
+describe('parseClientMetadata — display text', () => {
+  it('strips bidi controls and invisible characters from client_name (RFC 7591 §3.2.1 lets the server replace values)', () => {
+    const metadata = parseClientMetadata(
+      { ...web, client_name: 'Claude\u202Egnp.exe\u200B', software_id: '\u2066id\u2069' },
+      { mode: 'registration' },
+    );
+    expect(metadata.clientName).toBe('Claudegnp.exe');
+    expect(metadata.softwareId).toBe('id');
+  });
+
+  it('refuses a client_name that is nothing but invisible characters', () => {
+    const error = failure({ ...web, client_name: '\u202E\u200B\uFEFF' });
+    expect(error.code).toBe('invalid_client_metadata');
+    expect(error.reason).toBe('client_name_invalid');
   });
 });
 

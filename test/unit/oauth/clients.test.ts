@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { tokenHash } from '../../../src/crypto/fingerprint.js';
 import { OAuthError, type OAuthErrorCode } from '../../../src/errors/oauth-error.js';
 import type { CimdResolver } from '../../../src/oauth/cimd.js';
 import { isClientIdentifierUrl } from '../../../src/oauth/cimd.js';
@@ -9,6 +10,7 @@ import {
 import {
   authenticateClient,
   type ClientAuthenticationRequest,
+  type ClientLookup,
   createClientRegistry,
   type ResolvedClient,
   readClientCredentials,
@@ -17,7 +19,6 @@ import {
 import { createManualClock } from '../../../src/ops/clock.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../../src/stores/ports.js';
-import { tokenHash } from '../../../src/tokens/fingerprint.js';
 
 const SECRET = 'a-long-client-secret-with-+:%-and-spaces ü';
 
@@ -257,13 +258,18 @@ describe('createClientRegistry', () => {
   const clock = createManualClock();
   const cimdId = 'https://app.example.com/oauth/client.json';
 
-  function fakeCimd(result: ClientRecord | OAuthError): CimdResolver & { calls: string[] } {
+  function fakeCimd(
+    result: ClientRecord | OAuthError,
+  ): CimdResolver & { calls: string[]; lookups: (ClientLookup | undefined)[] } {
     const calls: string[] = [];
+    const lookups: (ClientLookup | undefined)[] = [];
     return {
       calls,
+      lookups,
       isMetadataDocumentUrl: isClientIdentifierUrl,
-      async resolve(clientId) {
+      async resolve(clientId, lookup) {
         calls.push(clientId);
+        lookups.push(lookup);
         if (result instanceof OAuthError) throw result;
         return result;
       },
@@ -289,6 +295,15 @@ describe('createClientRegistry', () => {
     expect(await registry.get('unknown')).toBeUndefined();
     expect(await registry.get('')).toBeUndefined();
     expect(cimd.calls).toEqual([cimdId]);
+  });
+
+  it('passes who is asking on to the metadata-document resolver', async () => {
+    const stores = createMemoryStores();
+    const cimd = fakeCimd(record(cimdId, 'none'));
+    const registry = createClientRegistry({ clients: stores.clients, preRegistered: [], cimd, clock });
+    await registry.get(cimdId, { clientAddress: '203.0.113.7' });
+    await registry.get(cimdId);
+    expect(cimd.lookups).toEqual([{ clientAddress: '203.0.113.7' }, undefined]);
   });
 
   it('prefers a configured client over a stored one with the same id, and over fetching a CIMD URL', async () => {

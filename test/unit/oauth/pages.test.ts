@@ -21,7 +21,7 @@ function consent(overrides: Partial<ConsentPageOptions> = {}): string {
     hidden: HIDDEN,
     user: { name: 'Ada', email: 'ada@example.com' },
     client: { name: 'Claude', clientId: 'c_123', source: 'registered' },
-    redirectHost: 'claude.ai',
+    redirectUri: 'https://claude.ai/oauth/callback',
     scopes: [{ name: 'notes:read', description: 'Read your notes' }],
     resource: 'https://mcp.example.com/mcp',
     ...overrides,
@@ -249,9 +249,16 @@ describe('renderLoginPage', () => {
     expect(login()).not.toContain('login-error');
   });
 
+  it('strips bidi controls and invisible characters from the client name', () => {
+    const page = login({ clientName: 'Claude\u202Egnp.exe\uFEFF', clientHost: 'cursor:' });
+    expect(page).toContain(
+      'to continue to <strong><bdi>Claudegnp.exe</bdi></strong> <span class="mono">(cursor:)</span>',
+    );
+  });
+
   it('names the client with its host, escaped', () => {
     expect(login({ clientName: EVIL, clientHost: 'claude.ai' })).toContain(
-      `to continue to <strong>${EVIL_ESCAPED}</strong> <span class="mono">(claude.ai)</span>`,
+      `to continue to <strong><bdi>${EVIL_ESCAPED}</bdi></strong> <span class="mono">(claude.ai)</span>`,
     );
     expect(login({ clientHost: 'claude.ai' })).toContain('to continue to <strong>claude.ai</strong>');
   });
@@ -280,7 +287,9 @@ describe('renderConsentPage', () => {
   it('marks self-registered clients unverified, quotes their name and shows the client_id', () => {
     const page = consent();
     expect(page).toContain('data-testid="client-badge">Unverified<');
-    expect(page).toContain('<h1 data-testid="consent-title">“Claude” wants to access your account</h1>');
+    expect(page).toContain(
+      '<h1 data-testid="consent-title">“<bdi>Claude</bdi>” wants to access your account</h1>',
+    );
     expect(page).toContain('<code data-testid="client-id">c_123</code>');
     expect(page).toContain('data-testid="consent-warning"');
   });
@@ -288,7 +297,7 @@ describe('renderConsentPage', () => {
   it('marks configured clients verified, without quotes or warning', () => {
     const page = consent({ client: { name: 'Claude', clientId: 'c_1', source: 'configured' } });
     expect(page).toContain('data-testid="client-badge">Verified<');
-    expect(page).toContain('>Claude wants to access your account</h1>');
+    expect(page).toContain('><bdi>Claude</bdi> wants to access your account</h1>');
     expect(page).not.toContain('consent-warning');
   });
 
@@ -298,7 +307,7 @@ describe('renderConsentPage', () => {
     });
     expect(page).toContain('<dt>Published at</dt>');
     expect(page).toContain('https://app.example/oauth/client.json');
-    expect(page).toContain('>app.example wants to access your account</h1>');
+    expect(page).toContain('><bdi>app.example</bdi> wants to access your account</h1>');
     expect(page).toContain('Unverified');
   });
 
@@ -307,8 +316,78 @@ describe('renderConsentPage', () => {
       '<strong class="redirect-host" data-testid="redirect-host">claude.ai</strong>',
     );
     expect(consent()).not.toContain('this computer');
-    expect(consent({ redirectHost: '127.0.0.1:33418' })).toContain('An app running on this computer.');
-    expect(consent({ redirectHost: 'localhost:6274' })).toContain('An app running on this computer.');
+    const loopback = consent({ redirectUri: 'http://127.0.0.1:33418/callback' });
+    expect(loopback).toContain('data-testid="redirect-host">127.0.0.1:33418</strong>');
+    expect(loopback).toContain('An app running on this computer.');
+    expect(consent({ redirectUri: 'http://localhost:6274/cb' })).toContain(
+      'An app running on this computer.',
+    );
+  });
+
+  it('for a private-use scheme shows the scheme, never the authority it dresses up as (RFC 8252 §7.1)', () => {
+    const page = consent({ redirectUri: 'com.attacker.app://claude.ai/oauth/callback' });
+    expect(page).toContain('data-testid="redirect-host">com.attacker.app:</strong>');
+    expect(page).not.toContain('claude.ai');
+    expect(page).toContain('data-testid="redirect-app-note"');
+    expect(consent({ redirectUri: 'cursor://anysphere.cursor-mcp/oauth/callback' })).toContain(
+      'data-testid="redirect-host">cursor:</strong>',
+    );
+  });
+
+  it('strips bidi controls and invisible characters from the client name and isolates it', () => {
+    const page = consent({
+      client: { name: 'Notes\u202Egnp.exe\u200B\u2066', clientId: 'c', source: 'registered' },
+    });
+    expect(page).not.toMatch(/[\u202A-\u202E\u2066-\u2069\u200B]/u);
+    expect(page).toContain('data-testid="client-name">“<bdi>Notesgnp.exe</bdi>”</strong>');
+  });
+
+  it('marks a look-alike name (mixed scripts, whole-script confusable, styled letters) of an unverified client', () => {
+    for (const name of ['\u0421laude Notes', '\u0430\u0440\u0440\u04CF\u0435', '𝐍𝐨𝐭𝐞𝐬']) {
+      expect(consent({ client: { name, clientId: 'c', source: 'registered' } }), name).toContain(
+        'data-testid="client-lookalike"',
+      );
+    }
+    expect(consent({ client: { name: 'Notes helper', clientId: 'c', source: 'registered' } })).not.toContain(
+      'client-lookalike',
+    );
+  });
+
+  it('marks an unverified client whose name claims a well-known product, unless its document host proves it', () => {
+    for (const name of [
+      'Claude',
+      'claude desktop',
+      'My ChatGPT helper',
+      'VS Code',
+      'GitHub Copilot',
+      '\u0421laude',
+    ]) {
+      expect(consent({ client: { name, clientId: 'c', source: 'registered' } }), name).toContain(
+        'data-testid="client-claim"',
+      );
+    }
+    for (const name of ['Precursor notes', 'Notes helper']) {
+      expect(consent({ client: { name, clientId: 'c', source: 'registered' } }), name).not.toContain(
+        'client-claim',
+      );
+    }
+    const claimed = (clientId: string) =>
+      consent({ client: { name: 'Claude', clientId, source: 'metadata-document' } });
+    expect(claimed('https://evil.example/claude.json')).toContain('data-testid="client-claim"');
+    expect(claimed('https://claude.ai/oauth/mcp-client.json')).not.toContain('client-claim');
+    expect(claimed('https://api.anthropic.com/oauth/mcp-client.json')).not.toContain('client-claim');
+    expect(claimed('https://claude.ai.evil.example/c.json')).toContain('data-testid="client-claim"');
+    // The operator vouches for configured clients.
+    expect(consent({ client: { name: 'Claude', clientId: 'c', source: 'configured' } })).not.toContain(
+      'client-claim',
+    );
+  });
+
+  it('marks a redirect host whose international form imitates another', () => {
+    const page = consent({ redirectUri: 'https://xn--80ak6aa92e.com/cb' });
+    expect(page).toContain('data-testid="redirect-host">xn--80ak6aa92e.com</strong>');
+    expect(page).toContain('data-testid="redirect-lookalike"');
+    expect(consent()).not.toContain('redirect-lookalike');
   });
 
   it('lists the scopes and the resource; a request without scopes still says what it grants', () => {
@@ -363,7 +442,7 @@ describe('renderConsentPage', () => {
       hidden: { [EVIL]: EVIL },
       user: { name: EVIL, email: EVIL },
       client: { name: EVIL, clientId: EVIL, clientUri: EVIL, source: 'registered' },
-      redirectHost: EVIL,
+      redirectUri: EVIL,
       scopes: [{ name: EVIL, description: EVIL }],
       resource: EVIL,
     });

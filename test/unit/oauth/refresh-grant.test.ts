@@ -1,16 +1,17 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { tokenHash } from '../../../src/crypto/fingerprint.js';
 import type { ResolvedClient } from '../../../src/oauth/clients.js';
 import type { GrantContext } from '../../../src/oauth/grants/context.js';
 import { refreshGrant } from '../../../src/oauth/grants/refresh-token.js';
-import { createRevocationList } from '../../../src/oauth/revocation-list.js';
 import { createAccessTokenIssuer, newRefreshToken } from '../../../src/oauth/tokens.js';
-import { createLogAudit } from '../../../src/ops/audit.js';
+import { auditTo } from '../../../src/ops/audit.js';
 import { createManualClock, type ManualClock } from '../../../src/ops/clock.js';
+import { silentEvents } from '../../../src/ops/events.js';
 import { silentLogger } from '../../../src/ops/logger.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
 import type { Stores } from '../../../src/stores/ports.js';
-import { tokenHash } from '../../../src/tokens/fingerprint.js';
 import { createKeyStore } from '../../../src/tokens/keys.js';
+import { createRevocationList } from '../../../src/tokens/revocation.js';
 import { createTokenSigner } from '../../../src/tokens/sign.js';
 import { isOAuthErrorWithReason } from './oauth-error-helper.js';
 
@@ -44,7 +45,8 @@ describe('refreshGrant', () => {
         ttlSeconds: 300,
       }),
       revocations: createRevocationList({ store: stores.revocations, clock, logger: silentLogger }),
-      audit: createLogAudit(silentLogger),
+      audit: auditTo(silentEvents),
+      accountActive: async () => true,
       clock,
       accessTokenTtlSeconds: 300,
       refreshTokenTtlSeconds: 86_400,

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { tokenHash } from '../../../src/crypto/fingerprint.js';
 import { GatehouseError, type GatehouseErrorCode } from '../../../src/errors/gatehouse-error.js';
 import { OAuthError, type OAuthErrorCode } from '../../../src/errors/oauth-error.js';
 import { authenticateClient, createClientRegistry } from '../../../src/oauth/clients.js';
@@ -9,10 +10,10 @@ import {
   type RegistrationEndpointOptions,
 } from '../../../src/oauth/endpoints/register.js';
 import { createManualClock, type ManualClock } from '../../../src/ops/clock.js';
+import type { GatehouseEvent } from '../../../src/ops/events.js';
 import { createLogger, silentLogger } from '../../../src/ops/logger.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
 import type { Stores } from '../../../src/stores/ports.js';
-import { tokenHash } from '../../../src/tokens/fingerprint.js';
 
 const IP = '203.0.113.7';
 const INITIAL_TOKEN = 'initial-access-token-0123456789abcdef';
@@ -50,6 +51,7 @@ async function gatehouseError(promise: Promise<unknown>, code: GatehouseErrorCod
 
 let stores: Stores;
 let clock: ManualClock;
+let events: GatehouseEvent[];
 
 function endpoint(options: Partial<RegistrationEndpointOptions> = {}) {
   return createRegistrationEndpoint({
@@ -58,6 +60,7 @@ function endpoint(options: Partial<RegistrationEndpointOptions> = {}) {
     clock,
     logger: silentLogger,
     rateLimit: { perIpPerHour: 100 },
+    events: { emit: (event) => events.push(event) },
     ...options,
   });
 }
@@ -65,6 +68,7 @@ function endpoint(options: Partial<RegistrationEndpointOptions> = {}) {
 beforeEach(() => {
   stores = createMemoryStores();
   clock = createManualClock();
+  events = [];
 });
 
 describe('registration endpoint', () => {
@@ -256,6 +260,35 @@ describe('registration endpoint', () => {
     it('lets a request with the right token register', async () => {
       const response = await register()(post(body, { authorization: `Bearer ${INITIAL_TOKEN}` }), IP);
       expect(response.status).toBe(201);
+    });
+  });
+
+  describe('audit', () => {
+    it('records oauth.register for each registration and each refusal, with the address', async () => {
+      const register = endpoint();
+      const created = await register(post({ redirect_uris: ['https://app.example.com/cb'] }), IP);
+      const { client_id } = (await created.json()) as { client_id: string };
+      await thrown(register(post({ redirect_uris: ['ms-msdt:/id'] }), IP));
+      expect(events).toEqual([
+        { type: 'oauth.register', outcome: 'success', clientId: client_id, ip: IP },
+        {
+          type: 'oauth.register',
+          outcome: 'failure',
+          error: 'invalid_redirect_uri',
+          reason: 'redirect_uri_scheme',
+          ip: IP,
+        },
+      ]);
+    });
+
+    it('reports a refusal by the rate limit as ratelimit.rejected (limit registration), not as oauth.register', async () => {
+      const register = endpoint({ rateLimit: { perIpPerHour: 1 } });
+      await register(post({ redirect_uris: ['https://app.example.com/cb'] }), IP);
+      events.length = 0;
+      await thrown(register(post({ redirect_uris: ['https://app.example.com/cb'] }), IP));
+      expect(events).toEqual([
+        { type: 'ratelimit.rejected', limit: 'registration', ip: IP, retryAfterSeconds: 3600 },
+      ]);
     });
   });
 
