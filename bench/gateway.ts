@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../src/config/schema.js';
 import { silentLogger } from '../src/ops/logger.js';
-import { type RunningGateway, serveGateway } from '../src/server.js';
+import { type RunningGateway, serveGateway } from '../src/edge/serve.js';
 
 export interface BenchGateway {
   readonly running: RunningGateway;

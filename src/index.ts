@@ -1,5 +1,5 @@
 /** Gatehouse's public API. Every export is listed by name; `test/unit/index.test.ts` pins the list. */
-export { createGateway, type Gateway, type GatewayDeps, type GatewayUrls, gatewayUrls } from './app.js';
+
 export { type LoadConfigOptions, loadConfig } from './config/load.js';
 export {
   assertProductionReady,
@@ -15,6 +15,14 @@ export {
   type UpstreamConfig,
   type VerifierConfig,
 } from './config/schema.js';
+export { describeSecret } from './crypto/fingerprint.js';
+export {
+  type DoctorCheck,
+  type DoctorOptions,
+  type DoctorReport,
+  type DoctorStatus,
+  runDoctor,
+} from './doctor/doctor.js';
 export {
   currentContext,
   currentPrincipal,
@@ -55,7 +63,20 @@ export {
   withUserContext,
 } from './downstream/postgres-rls.js';
 export type { PostgresConnection } from './downstream/postgres-transaction.js';
-export { GatehouseError, type GatehouseErrorCode, isGatehouseError } from './errors/gatehouse-error.js';
+export {
+  createGateway,
+  type Gateway,
+  type GatewayDeps,
+  type GatewayUrls,
+  gatewayUrls,
+} from './edge/gateway.js';
+export { type RunningGateway, serveGateway } from './edge/serve.js';
+export {
+  GatehouseError,
+  type GatehouseErrorCode,
+  isGatehouseError,
+  type UpstreamFailureReason,
+} from './errors/gatehouse-error.js';
 export { OAuthError, type OAuthErrorCode } from './errors/oauth-error.js';
 export { type Principal, principalKey } from './identity/principal.js';
 export type { DiagnosticsToolHost } from './library/diagnostics-tools.js';
@@ -68,20 +89,19 @@ export {
 } from './library/protect.js';
 export { type Clock, createManualClock, systemClock } from './ops/clock.js';
 export {
-  type DoctorCheck,
-  type DoctorOptions,
-  type DoctorReport,
-  type DoctorStatus,
-  runDoctor,
-} from './ops/doctor.js';
+  type AuthEvent,
+  createEventBus,
+  type EventBus,
+  type GatehouseEvent,
+  type GatehouseEventType,
+  type SessionEndReason,
+} from './ops/events.js';
 export { createLogger, type Logger } from './ops/logger.js';
-export { type RunningGateway, serveGateway } from './server.js';
 export { createSessionManager, type SessionManager } from './sessions/manager.js';
 export { createMemoryStores } from './stores/memory/index.js';
 export type { SessionRecord, SessionStore, Stores } from './stores/ports.js';
 export { createSqliteStores } from './stores/sqlite/index.js';
 export { createVerificationCache, type VerificationCache } from './tokens/cache.js';
-export { describeSecret } from './tokens/fingerprint.js';
 export { createJwksVerifier } from './tokens/jwks-verifier.js';
 export { createKeyStore, type KeyStore } from './tokens/keys.js';
 export { createLocalVerifier } from './tokens/local-verifier.js';

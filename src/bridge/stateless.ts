@@ -5,18 +5,33 @@ import {
   type JSONRPCRequest,
   type McpHttpHandler,
   PROTOCOL_VERSION_META_KEY,
+  ProtocolError,
   Server,
   type Transport,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Diagnostics } from '../diagnostics/tools.js';
-import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
+import type { Clock } from '../ops/clock.js';
+import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
+import { type UpstreamTimeouts, withDeadline } from './connection.js';
+import type { CallAnswer, CallContext, InterceptorChain } from './interceptors.js';
 import { credentialsExpired, type UpstreamConnector } from './upstream.js';
+import {
+  describeUpstreamFailure,
+  upstreamError,
+  upstreamFailureReason,
+  upstreamRpcError,
+} from './upstream-failure.js';
 
 export interface StatelessBridgeOptions {
   readonly connector: UpstreamConnector;
+  /** The interceptor chain every path to the upstream runs (diagnostics, tool-call events, …). */
+  readonly chain: InterceptorChain;
+  /** How long the upstream may take to start, and one relayed request to be answered. */
+  readonly timeouts: UpstreamTimeouts;
+  readonly events: EventBus;
+  readonly clock: Clock;
   readonly logger: Logger;
   /** A user's upstream connection is closed after this much idleness. */
   readonly idleMs: number;
@@ -31,8 +46,6 @@ export interface StatelessBridgeOptions {
   readonly maxRequestsPerConnection?: number;
   /** A user's connection is retired this long after it opened, however busy. Default 10 min. */
   readonly maxConnectionAgeMs?: number;
-  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
-  readonly diagnostics?: Diagnostics | undefined;
 }
 
 /** Serves 2026-07-28 (per-request envelope) traffic: one upstream connection per user, never shared. */
@@ -47,6 +60,8 @@ export interface StatelessBridge {
   connectedUsers(): number;
   /** Upstream connections opened since start (diagnostics and tests). */
   connectionsOpened(): number;
+  /** Retires the connections of users `isRevoked` names: each child stops once its requests finish. */
+  closeRevoked(isRevoked: (principal: Principal) => boolean): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +71,8 @@ const anyResult = z.looseObject({});
 const ENVELOPE_PREFIX = PROTOCOL_VERSION_META_KEY.slice(0, PROTOCOL_VERSION_META_KEY.lastIndexOf('/') + 1);
 
 interface PooledClient {
+  /** The verification the connection was opened with (its user is the pool key). */
+  readonly principal: Principal;
   readonly client: Client;
   readonly transport: Transport;
   readonly openedAt: number;
@@ -67,13 +84,12 @@ interface PooledClient {
 }
 
 export function createStatelessBridge(options: StatelessBridgeOptions): StatelessBridge {
-  const { connector, logger } = options;
+  const { connector, logger, clock, events, chain } = options;
   const maxRequests = options.maxRequestsPerConnection ?? 1000;
   const maxAgeMs = options.maxConnectionAgeMs ?? 10 * 60_000;
   const pool = new Map<string, Promise<PooledClient>>();
   let opened = 0;
   const principals = new WeakMap<AuthInfo, { principal: Principal; cacheHit: boolean }>();
-  const { diagnostics } = options;
 
   /**
    * Takes a connection out of the pool. Invariant: a connection that is not retired is the pool's entry
@@ -96,12 +112,32 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       },
     );
     const transport = connector.open({ principal, sessionId: undefined });
-    await client.connect(transport);
+    try {
+      await withDeadline(
+        client.connect(transport),
+        options.timeouts.startMs,
+        'the upstream did not start in time',
+      );
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      const reason = upstreamFailureReason(error, true, connector.kind);
+      // Reported as an `upstream.failed` event; the cause (which the event never carries) is logged here.
+      logger.debug({ err: error, user: principal.subject, reason }, describeUpstreamFailure(reason));
+      events.emit({
+        type: 'upstream.failed',
+        upstream: connector.kind,
+        reason,
+        principal: principalKey(principal),
+      });
+      throw upstreamError(reason, error);
+    }
     opened += 1;
+    events.emit({ type: 'upstream.started', upstream: connector.kind, principal: principalKey(principal) });
     const pooled: PooledClient = {
+      principal,
       client,
       transport,
-      openedAt: Date.now(),
+      openedAt: clock.now(),
       idleTimer: undefined,
       inFlight: 0,
       served: 0,
@@ -112,7 +148,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
       logger.debug({ user: principal.subject }, 'per-user upstream connection closed');
     };
-    logger.info(
+    logger.debug(
       {
         user: principal.subject,
         upstream: connector.kind,
@@ -123,7 +159,8 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     return pooled;
   }
 
-  async function acquire(principal: Principal): Promise<PooledClient> {
+  /** The user's pooled connection, started when there is none; throws the upstream's failure. */
+  function connected(principal: Principal): Promise<PooledClient> {
     const key = principalKey(principal);
     let entry = pool.get(key);
     if (entry === undefined) {
@@ -131,14 +168,11 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       pool.set(key, entry);
       entry.catch(() => pool.delete(key));
     }
-    let pooled: PooledClient;
-    try {
-      pooled = await entry;
-    } catch (error) {
-      throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'the upstream MCP server could not be started', {
-        cause: error,
-      });
-    }
+    return entry;
+  }
+
+  async function acquire(principal: Principal): Promise<PooledClient> {
+    const pooled = await connected(principal);
     if (credentialsExpired(pooled.transport)) {
       // Brokered credentials are never used past their expiry: a fresh connection (fresh child, fresh
       // credentials) serves this request; the old one closes once its requests in flight finish.
@@ -153,7 +187,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     pooled.idleTimer = undefined;
     pooled.inFlight += 1;
     pooled.served += 1;
-    if (pooled.served >= maxRequests || Date.now() - pooled.openedAt >= maxAgeMs) retire(principal, pooled);
+    if (pooled.served >= maxRequests || clock.now() - pooled.openedAt >= maxAgeMs) retire(principal, pooled);
     return pooled;
   }
 
@@ -178,43 +212,33 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       const { principal } = auth;
       const pooled = await acquire(principal);
       const upstream = pooled.client;
-      const upstreamCapabilities = upstream.getServerCapabilities() ?? {};
       const server = new Server(upstream.getServerVersion() ?? { name: 'upstream', version: '0.0.0' }, {
-        capabilities:
-          diagnostics === undefined
-            ? upstreamCapabilities
-            : { ...upstreamCapabilities, tools: upstreamCapabilities.tools ?? {} },
+        capabilities: chain.capabilities(upstream.getServerCapabilities() ?? {}),
         ...(upstream.getInstructions() === undefined ? {} : { instructions: upstream.getInstructions() }),
       });
+      const call: CallContext = {
+        principal,
+        cacheHit: auth.cacheHit,
+        sessionId: undefined,
+        transport: 'stateless',
+      };
       server.fallbackRequestHandler = async (request: JSONRPCRequest, requestCtx) => {
-        if (
-          diagnostics !== undefined &&
-          request.method === 'tools/call' &&
-          diagnostics.handles(request.params?.name)
-        ) {
-          // Answered here, never forwarded: the upstream does not know these tools.
-          return diagnostics.call(request.params?.name as string, request.params?.arguments, {
-            principal,
-            cacheHit: auth.cacheHit,
-            sessionId: undefined,
-          });
-        }
-        if (
-          diagnostics !== undefined &&
-          request.method === 'tools/list' &&
-          upstreamCapabilities.tools === undefined
-        ) {
-          // An upstream without tools would not know the method; the diagnostics tools are the whole list.
-          return { tools: [...diagnostics.tools] };
-        }
-        const result = await upstream.request(
-          { method: request.method, params: withoutEnvelope(request.params) },
-          anyResult,
-          { signal: requestCtx.mcpReq.signal },
-        );
-        return diagnostics !== undefined && request.method === 'tools/list'
-          ? (diagnostics.appendTools(result) as typeof result)
-          : result;
+        const answer =
+          (await chain.request(request, call)) ??
+          chain.response(
+            request,
+            await forward(
+              upstream,
+              request,
+              requestCtx.mcpReq.signal,
+              options.timeouts.requestMs,
+              connector.kind,
+            ),
+            call,
+          );
+        if ('error' in answer)
+          throw new ProtocolError(answer.error.code, answer.error.message, answer.error.data);
+        return answer.result as z.infer<typeof anyResult>;
       };
       server.onclose = () => release(principal, pooled);
       return server;
@@ -227,7 +251,9 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   );
 
   return {
-    handle(request, parsedBody, principal, { cacheHit } = { cacheHit: false }) {
+    async handle(request, parsedBody, principal, { cacheHit } = { cacheHit: false }) {
+      // Started here, not in the SDK handler: a failure is the client's 502 with its reason, not a bare 500.
+      await connected(principal);
       const authInfo: AuthInfo = {
         // The handler gets the principal through this object; the client's token itself never goes further.
         token: '',
@@ -240,6 +266,21 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     },
     connectedUsers: () => pool.size,
     connectionsOpened: () => opened,
+    closeRevoked(isRevoked) {
+      for (const entry of pool.values()) {
+        void entry.then(
+          (pooled) => {
+            if (!isRevoked(pooled.principal)) return;
+            retire(pooled.principal, pooled);
+            if (pooled.inFlight === 0) {
+              if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
+              void pooled.client.close();
+            }
+          },
+          () => undefined,
+        );
+      }
+    },
     async close() {
       await handler.close();
       const entries = [...pool.values()];
@@ -251,6 +292,36 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       }
     },
   };
+}
+
+/** The upstream's answer to one forwarded request, an error answer included. */
+async function forward(
+  upstream: Client,
+  request: JSONRPCRequest,
+  signal: AbortSignal,
+  timeoutMs: number | undefined,
+  kind: UpstreamConnector['kind'],
+): Promise<CallAnswer> {
+  try {
+    const result = await upstream.request(
+      { method: request.method, params: withoutEnvelope(request.params) },
+      anyResult,
+      { signal, ...(timeoutMs !== undefined && { timeout: timeoutMs }) },
+    );
+    return { result };
+  } catch (error) {
+    if (ProtocolError.isInstance(error)) {
+      return {
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.data !== undefined && { data: error.data }),
+        },
+      };
+    }
+    if (signal.aborted) throw error;
+    return { error: upstreamRpcError(upstreamFailureReason(error, false, kind)) };
+  }
 }
 
 function withoutEnvelope(params: JSONRPCRequest['params']): Record<string, unknown> | undefined {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isDevelopmentUnderProductionEnv } from '../config/production.js';
 import { createLogger } from '../ops/logger.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
@@ -17,7 +18,7 @@ export function registerServe(program: Command): void {
       const config = loadCliConfig(flags);
       // Loaded here, not at the top: the other commands start without the server, SDK and HTTP stack.
       const [{ serveGateway }, { bundledDemoUpstream }] = await Promise.all([
-        import('../server.js'),
+        import('../edge/serve.js'),
         import('../demo/bundled.js'),
       ]);
       const logger = createLogger({ level: config.log.level });
@@ -42,8 +43,15 @@ export function registerServe(program: Command): void {
           );
         }
         lines.push(`  Connect:       npx mcp-remote ${urls.resource}`);
-      } else {
+      } else if (config.mode === 'development') {
         lines.push('  Dev token:     npm run token -- --user alice   (development only)');
+      }
+      if (isDevelopmentUnderProductionEnv(config, process.env)) {
+        lines.push(
+          '',
+          '  !!! DEVELOPMENT MODE although NODE_ENV=production: development tokens are accepted and',
+          '  !!! nothing production mode refuses is refused. Remove mode: development (GATEHOUSE_MODE) to fix.',
+        );
       }
       process.stderr.write(`${lines.join('\n')}\n\n`);
       const shutdown = (signal: string) => {

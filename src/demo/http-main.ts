@@ -3,27 +3,47 @@
  * trusts only bearer JWTs Gatehouse minted for it.
  *
  *   GATEHOUSE_DEMO_PORT=8788 \
- *   GATEHOUSE_DEMO_JWKS_URL=http://127.0.0.1:8787/.well-known/jwks.json \
- *   GATEHOUSE_DEMO_ISSUER=http://127.0.0.1:8787 \
- *   GATEHOUSE_DEMO_AUDIENCE=http://127.0.0.1:8788/mcp \
+ *   GATEHOUSE_DEMO_GATEWAY_URL=http://127.0.0.1:8787 \
  *   node --import tsx src/demo/http-main.ts
  *
- * `GATEHOUSE_DEMO_AUDIENCE` defaults to `http://127.0.0.1:<port>/mcp`. Logs go to stderr.
+ * and in front of it: `npm start -- --upstream-url http://127.0.0.1:8788/mcp`.
+ *
+ * `GATEHOUSE_DEMO_GATEWAY_URL` is the gateway's public URL: the JWKS is `<url>/.well-known/jwks.json`
+ * and the issuer `<url>/` — with its trailing slash, compared exactly, as Gatehouse issues it. Set
+ * `GATEHOUSE_DEMO_JWKS_URL` and `GATEHOUSE_DEMO_ISSUER` instead for a gateway with `auth.issuer` of
+ * its own. `GATEHOUSE_DEMO_AUDIENCE` defaults to `http://127.0.0.1:<port>/mcp`. Logs go to stderr.
  */
 import { serve } from '@hono/node-server';
 import { z } from 'zod';
 import { createLogger } from '../ops/logger.js';
 import { createNotesHttpApp } from './http.js';
 
-const envSchema = z.object({
-  /** TCP port on 127.0.0.1. Default 8788. */
-  GATEHOUSE_DEMO_PORT: z.coerce.number().int().min(1).max(65535).default(8788),
-  GATEHOUSE_DEMO_JWKS_URL: z.url({ protocol: /^https?$/ }),
-  GATEHOUSE_DEMO_ISSUER: z.string().min(1),
-  GATEHOUSE_DEMO_AUDIENCE: z.string().min(1).optional(),
-  /** pino level. Default `info`. */
-  GATEHOUSE_DEMO_LOG_LEVEL: z.string().default('info'),
-});
+const envSchema = z
+  .object({
+    /** TCP port on 127.0.0.1. Default 8788. */
+    GATEHOUSE_DEMO_PORT: z.coerce.number().int().min(1).max(65535).default(8788),
+    /** The gateway's public URL; the JWKS URL and the issuer follow from it. */
+    GATEHOUSE_DEMO_GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional(),
+    GATEHOUSE_DEMO_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    GATEHOUSE_DEMO_ISSUER: z.string().min(1).optional(),
+    GATEHOUSE_DEMO_AUDIENCE: z.string().min(1).optional(),
+    /** pino level. Default `info`. */
+    GATEHOUSE_DEMO_LOG_LEVEL: z.string().default('info'),
+  })
+  .transform((env, ctx) => {
+    const gateway = env.GATEHOUSE_DEMO_GATEWAY_URL?.replace(/\/+$/, '');
+    const jwksUrl = env.GATEHOUSE_DEMO_JWKS_URL ?? (gateway && `${gateway}/.well-known/jwks.json`);
+    const issuer = env.GATEHOUSE_DEMO_ISSUER ?? (gateway && `${gateway}/`);
+    if (jwksUrl === undefined || issuer === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GATEHOUSE_DEMO_GATEWAY_URL'],
+        message: 'set GATEHOUSE_DEMO_GATEWAY_URL (or both GATEHOUSE_DEMO_JWKS_URL and GATEHOUSE_DEMO_ISSUER)',
+      });
+      return z.NEVER;
+    }
+    return { ...env, jwksUrl, issuer };
+  });
 
 const parsed = envSchema.safeParse(process.env);
 if (!parsed.success) {
@@ -38,8 +58,8 @@ const hostname = '127.0.0.1';
 const audience = env.GATEHOUSE_DEMO_AUDIENCE ?? `http://${hostname}:${env.GATEHOUSE_DEMO_PORT}/mcp`;
 
 const app = createNotesHttpApp({
-  jwksUrl: env.GATEHOUSE_DEMO_JWKS_URL,
-  issuer: env.GATEHOUSE_DEMO_ISSUER,
+  jwksUrl: env.jwksUrl,
+  issuer: env.issuer,
   audience,
   onError: (error) => log.warn({ err: error }, 'demo notes server error'),
 });

@@ -2,8 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
-import { createGateway, type Gateway, type GatewayDeps } from './app.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig } from '../config/schema.js';
+import { createGateway, type Gateway, type GatewayDeps } from './gateway.js';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -17,14 +17,23 @@ export interface RunningGateway {
  * (resource, metadata, issuer) is right even when the port was chosen by the OS.
  */
 export async function serveGateway(config: GatehouseConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
-  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
+  let handler: ((request: Request, env: unknown) => Response | Promise<Response>) | undefined;
   const server = serve({
-    fetch: (request: Request) =>
+    // The node bindings (`env.incoming`) carry the TCP peer: the edge reads the client's address from it.
+    fetch: (request: Request, env: unknown) =>
       handler === undefined
         ? new Response('starting', { status: 503, headers: { 'retry-after': '1' } })
-        : handler(request),
+        : handler(request, env),
     hostname: config.server.host,
     port: config.server.port,
+    serverOptions: {
+      // Explicit limits on every route: a client that trickles its headers or body is cut off (408)
+      // instead of holding a connection open for minutes.
+      headersTimeout: config.server.headersTimeoutMs,
+      requestTimeout: config.server.requestTimeoutMs,
+      // How often Node checks those limits (its default, 30 s, would let a short limit run long).
+      connectionsCheckingInterval: Math.min(1_000, config.server.headersTimeoutMs),
+    },
   });
   let upgrade: ((request: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
   // WebSocket upgrades never reach the fetch handler; without an endpoint (starting, or disabled) refuse them.
@@ -46,7 +55,7 @@ export async function serveGateway(config: GatehouseConfig, deps: GatewayDeps = 
     server.close();
     throw error;
   }
-  handler = (request) => gateway.app.fetch(request);
+  handler = (request, env) => gateway.app.fetch(request, env);
   const websocket = gateway.websocket;
   if (websocket !== undefined)
     upgrade = (request, socket, head) => websocket.handleUpgrade(request, socket, head);

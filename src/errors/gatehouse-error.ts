@@ -9,6 +9,8 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_NOT_ACCEPTABLE: 406,
   ERR_BAD_REQUEST: 400,
+  /** The client disconnected (or was cut off by the request timeout) before its request body arrived. */
+  ERR_REQUEST_ABORTED: 400,
   ERR_METHOD_NOT_ALLOWED: 405,
   ERR_SESSION_NOT_FOUND: 404,
   ERR_SESSION_REQUIRED: 400,
@@ -16,7 +18,10 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_SESSION_CONFLICT: 409,
   ERR_RATE_LIMITED: 429,
   ERR_STORE_UNAVAILABLE: 503,
+  /** The upstream MCP server could not be started, reached or used; `details.reason` says how (see {@link UpstreamFailureReason}). */
   ERR_UPSTREAM_UNAVAILABLE: 502,
+  /** The upstream MCP server did not answer in time (`details.reason` `upstream_timeout`). */
+  ERR_UPSTREAM_TIMEOUT: 504,
   ERR_JWKS_UNAVAILABLE: 503,
   ERR_KEY_INVALID: 500,
   ERR_NOT_FOUND: 404,
@@ -44,8 +49,31 @@ export const GATEHOUSE_ERROR_STATUS = {
 
 export type GatehouseErrorCode = keyof typeof GATEHOUSE_ERROR_STATUS;
 
+/**
+ * Why an upstream MCP server could not serve a request, as clients see it in `error.data.reason`:
+ * - `upstream_spawn_failed`: the stdio command could not be started, or exited before answering;
+ * - `upstream_unreachable`: the HTTP upstream refused the connection or could not be resolved;
+ * - `upstream_rejected`: the HTTP upstream refused Gatehouse's request (401, 403 or another 4xx);
+ * - `upstream_timeout`: no answer in time;
+ * - `upstream_invalid_response`: the HTTP upstream answered with something that is not MCP (5xx, garbage);
+ * - `upstream_exited`: the upstream went away while requests were waiting for it.
+ */
+export type UpstreamFailureReason =
+  | 'upstream_spawn_failed'
+  | 'upstream_unreachable'
+  | 'upstream_rejected'
+  | 'upstream_timeout'
+  | 'upstream_invalid_response'
+  | 'upstream_exited';
+
 export interface GatehouseErrorOptions {
   cause?: unknown;
+  /**
+   * Whether the code, message and `details` may be shown to the caller. Default: true below 500. A
+   * server error that is not exposed is answered as a generic `server_error` with the request id; its
+   * message, details and cause go to the log only.
+   */
+  expose?: boolean;
   /** Seconds the client should wait; rendered as `Retry-After` for 429 and 503. */
   retryAfterSeconds?: number;
   /** Extra, non-secret detail safe to send to the caller. */
@@ -59,11 +87,13 @@ export class GatehouseError extends Error {
   readonly status: number;
   readonly retryAfterSeconds: number | undefined;
   readonly details: Record<string, unknown> | undefined;
+  readonly expose: boolean;
 
   constructor(code: GatehouseErrorCode, message: string, options: GatehouseErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.code = code;
     this.status = GATEHOUSE_ERROR_STATUS[code];
+    this.expose = options.expose ?? this.status < 500;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.details = options.details;
   }

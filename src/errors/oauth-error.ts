@@ -47,11 +47,15 @@ export class OAuthError extends Error {
   readonly description: string | undefined;
   readonly scope: readonly string[] | undefined;
   readonly reason: string | undefined;
+  /** Whether the description may be shown; false for `server_error` (its cause goes to the log only). */
+  readonly expose: boolean;
 
   constructor(code: OAuthErrorCode, options: OAuthErrorOptions = {}) {
     super(options.description ?? code, { cause: options.cause });
     this.code = code;
     this.status = OAUTH_ERROR_STATUS[code];
+    // RFC 6749's codes are the protocol's own words; only a server error's description could carry internals.
+    this.expose = code !== 'server_error';
     this.description = options.description;
     this.scope = options.scope;
     this.reason = options.reason;

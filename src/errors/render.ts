@@ -1,12 +1,12 @@
-import { bearerChallenge } from '../guard/challenge.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from 'pino';
 import { GatehouseError } from './gatehouse-error.js';
 import { OAuthError } from './oauth-error.js';
 
+/** What every renderer needs besides the error: where to log the cause, and the id to quote. */
 export interface RenderContext {
-  readonly resourceMetadataUrl: string;
-  readonly scope: readonly string[];
   readonly logger: Logger;
+  /** The request id the edge gave the request; quoted in every answer that hides its cause. */
+  readonly requestId?: string | undefined;
 }
 
 /** JSON-RPC error codes for transport-level failures on the MCP endpoint (the SDK's conventions). */
@@ -16,38 +16,64 @@ const JSONRPC_CODE: Partial<Record<GatehouseError['code'], number>> = {
   ERR_SESSION_REQUIRED: -32000,
 };
 
+/** JSON-RPC "internal error": the code of every answer whose cause is hidden. */
+export const JSONRPC_INTERNAL_ERROR = -32603;
+
+const GENERIC_MESSAGE: Record<number, string> = {
+  502: 'Bad gateway',
+  503: 'Service unavailable',
+  504: 'Gateway timeout',
+};
+
+/** The message shown for a server error whose own message is not exposed. */
+export function genericMessage(status: number): string {
+  return GENERIC_MESSAGE[status] ?? 'Internal error';
+}
+
 /**
- * The one error boundary. OAuth errors render per RFC 6750 (with the `WWW-Authenticate` challenge on 401
- * and 403); Gatehouse errors render as a JSON-RPC error envelope with the stable code in `data.code`;
- * anything else is logged with its cause and answered with a bare 500.
+ * Logs an error that is answered without its cause, with the request id the answer carries, so an
+ * operator can find the one from the other.
  */
-export function renderError(error: unknown, ctx: RenderContext): Response {
-  if (error instanceof OAuthError) {
-    const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
-    if (error.status === 401 || error.code === 'insufficient_scope') {
-      headers.set('www-authenticate', bearerChallenge(error, ctx));
-    }
-    ctx.logger.info({ error: error.code, reason: error.reason }, 'request refused');
-    return new Response(JSON.stringify(error.toJSON()), { status: error.status, headers });
-  }
+export function logHiddenError(error: unknown, ctx: RenderContext, message = 'request failed'): void {
+  ctx.logger.error({ err: error, requestId: ctx.requestId }, message);
+}
+
+/**
+ * A Gatehouse error (or anything else) as a JSON-RPC error envelope: the stable code in `data.code`. An
+ * error that is not exposed — every unknown error, and server errors unless marked safe — becomes a
+ * generic `server_error` with the request id, its message, details and cause logged, never sent.
+ */
+export function renderJsonRpcError(error: unknown, ctx: RenderContext): Response {
+  const headers = new Headers({ 'content-type': 'application/json' });
   if (error instanceof GatehouseError) {
-    const headers = new Headers({ 'content-type': 'application/json' });
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
-    const level = error.status >= 500 ? 'error' : 'info';
-    ctx.logger[level]({ code: error.code, err: error.status >= 500 ? error : undefined }, error.message);
+    if (error.expose) {
+      if (error.status >= 500)
+        ctx.logger.warn({ code: error.code, err: error, requestId: ctx.requestId }, error.message);
+      else ctx.logger.info({ code: error.code, requestId: ctx.requestId }, error.message);
+      return jsonRpcError(
+        error.status,
+        JSONRPC_CODE[error.code] ?? -32000,
+        error.message,
+        { code: error.code, ...error.details },
+        headers,
+      );
+    }
+    logHiddenError(error, ctx);
     return jsonRpcError(
       error.status,
-      JSONRPC_CODE[error.code] ?? -32000,
-      error.message,
-      {
-        code: error.code,
-        ...error.details,
-      },
+      JSONRPC_INTERNAL_ERROR,
+      genericMessage(error.status),
+      hidden(ctx),
       headers,
     );
   }
-  ctx.logger.error({ err: error }, 'unhandled error');
-  return jsonRpcError(500, -32603, 'Internal error', { code: 'ERR_INTERNAL' });
+  logHiddenError(error, ctx, 'unhandled error');
+  return jsonRpcError(500, JSONRPC_INTERNAL_ERROR, genericMessage(500), hidden(ctx), headers);
+}
+
+function hidden(ctx: RenderContext): Record<string, unknown> {
+  return { code: 'server_error', ...(ctx.requestId !== undefined && { requestId: ctx.requestId }) };
 }
 
 export function jsonRpcError(
@@ -77,31 +103,51 @@ function oauthCodeFor(error: GatehouseError): string {
  * The error boundary of the OAuth endpoints (token, registration, revocation, introspection): every
  * answer is RFC 6749 §5.2 JSON with `Cache-Control: no-store`. A failed client authentication that used
  * HTTP Basic also carries the `Basic` challenge (§5.2); operational errors keep their status and
- * `Retry-After`, with their stable code beside the OAuth one.
+ * `Retry-After`, with their stable code beside the OAuth one. Unexposed errors are `server_error` with
+ * the request id.
  */
-export function renderOAuthEndpointError(error: unknown, request: Request, logger: Logger): Response {
+export function renderOAuthEndpointError(error: unknown, request: Request, ctx: RenderContext): Response {
   const headers = new Headers({
     'content-type': 'application/json',
     'cache-control': 'no-store',
     pragma: 'no-cache',
   });
-  if (error instanceof OAuthError) {
+  const json = (body: Record<string, unknown>, status: number) =>
+    new Response(JSON.stringify(body), { status, headers });
+  if (error instanceof OAuthError && error.expose) {
     if (error.code === 'invalid_client' && request.headers.get('authorization')?.match(/^Basic /i)) {
       headers.set('www-authenticate', 'Basic realm="gatehouse", charset="UTF-8"');
     }
-    logger.info(
-      { error: error.code, reason: error.reason, path: new URL(request.url).pathname },
+    ctx.logger.info(
+      {
+        error: error.code,
+        reason: error.reason,
+        path: new URL(request.url).pathname,
+        requestId: ctx.requestId,
+      },
       'oauth request refused',
     );
-    return new Response(JSON.stringify(error.toJSON()), { status: error.status, headers });
+    return json(error.toJSON(), error.status);
   }
   if (error instanceof GatehouseError) {
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
-    const level = error.status >= 500 ? 'error' : 'info';
-    logger[level]({ code: error.code, err: error.status >= 500 ? error : undefined }, error.message);
-    const body = { error: oauthCodeFor(error), error_description: error.message, code: error.code };
-    return new Response(JSON.stringify(body), { status: error.status, headers });
+    if (error.expose) {
+      ctx.logger[error.status >= 500 ? 'warn' : 'info'](
+        { code: error.code, requestId: ctx.requestId, ...(error.status >= 500 && { err: error }) },
+        error.message,
+      );
+      return json(
+        { error: oauthCodeFor(error), error_description: error.message, code: error.code },
+        error.status,
+      );
+    }
+    logHiddenError(error, ctx);
+    return json({ error: oauthCodeFor(error), ...hiddenOAuth(ctx) }, error.status);
   }
-  logger.error({ err: error }, 'unhandled error');
-  return new Response(JSON.stringify({ error: 'server_error' }), { status: 500, headers });
+  logHiddenError(error, ctx, 'unhandled error');
+  return json({ error: 'server_error', ...hiddenOAuth(ctx) }, 500);
+}
+
+function hiddenOAuth(ctx: RenderContext): Record<string, unknown> {
+  return ctx.requestId === undefined ? {} : { request_id: ctx.requestId };
 }

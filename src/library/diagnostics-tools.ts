@@ -1,8 +1,8 @@
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Gateway } from '../app.js';
 import { createDiagnostics, type Diagnostics, type DiagnosticsCaller } from '../diagnostics/tools.js';
 import { currentContext, currentPrincipal } from '../downstream/context.js';
+import type { Gateway } from '../edge/gateway.js';
 import { principalKey } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { SessionManager } from '../sessions/manager.js';
@@ -55,6 +55,7 @@ export function createLibraryDiagnostics(gateway: Gateway, owners: SessionOwners
         principalKey: principalKey(principal),
         kind: 'streamable-http' as const,
         lastSeenAt: owned.lastUsedAt,
+        idleTimeoutMs: config.sessions.idleTimeoutMs,
         version: 1,
         data: {},
       })),

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Env, Hono } from 'hono';
-import { createGateway, type Gateway, type GatewayDeps } from '../app.js';
 import { type ConfigOverrides, loadConfig } from '../config/load.js';
 import type { Diagnostics } from '../diagnostics/tools.js';
 import { type GatehouseContext, type GatehouseSessionRef, runWithContext } from '../downstream/context.js';
+import { createGateway, type Gateway, type GatewayDeps } from '../edge/gateway.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import { systemClock } from '../ops/clock.js';

@@ -1,33 +1,43 @@
+import type { AuthEvent, EventBus, GatehouseEvent } from './events.js';
 import type { Logger } from './logger.js';
 
-/** What happened, for the audit trail. Never carries a token, code, secret or password. */
-export interface AuditEvent {
-  /** Dotted event name: `oauth.token.issued`, `oauth.refresh.reuse`, `login.failed`, … */
-  readonly type: string;
-  readonly outcome: 'success' | 'failure';
-  /** The RFC error or stable code on failure. */
-  readonly error?: string;
-  /** The sub-code naming the failed check (`pkce_mismatch`, `code_replayed`, …). */
-  readonly reason?: string;
-  readonly clientId?: string;
-  /** `idp#subject` of the user concerned, when known. */
-  readonly principal?: string;
-  readonly grantId?: string;
-  readonly ip?: string;
-  readonly detail?: Readonly<Record<string, string | number | boolean>>;
-}
-
+/** Where the authorization server reports what happened: onto the event stream. */
 export interface Audit {
-  record(event: AuditEvent): void;
+  record(event: AuthEvent): void;
 }
 
-/** Audit events as structured log lines (`audit: true`), ready for a log pipeline to keep apart. */
-export function createLogAudit(logger: Logger): Audit {
+/** The authorization server's view of the event stream. */
+export function auditTo(events: EventBus): Audit {
+  return { record: (event) => events.emit(event) };
+}
+
+/** Events that mean something was refused or went wrong: logged at `warn`. */
+function isFailure(event: GatehouseEvent): boolean {
+  switch (event.type) {
+    case 'ratelimit.rejected':
+    case 'upstream.failed':
+      return true;
+    case 'tool.called':
+      return event.outcome === 'failed';
+    case 'session.opened':
+    case 'session.ended':
+    case 'guard.refused':
+    case 'upstream.started':
+    case 'account.revoked':
+      return false;
+    default:
+      return event.outcome === 'failure';
+  }
+}
+
+/**
+ * The audit trail as structured log lines (`audit: true`, the event's fields, `msg` = its type), ready
+ * for a log pipeline to keep apart. Returns the unsubscribe function.
+ */
+export function subscribeAuditLog(events: EventBus, logger: Logger): () => void {
   const audit = logger.child({ audit: true });
-  return {
-    record(event) {
-      if (event.outcome === 'failure') audit.warn(event, event.type);
-      else audit.info(event, event.type);
-    },
-  };
+  return events.subscribe((event) => {
+    if (isFailure(event)) audit.warn(event, event.type);
+    else audit.info(event, event.type);
+  });
 }

@@ -3,30 +3,38 @@ import type { SessionsConfig } from '../config/schema.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
+import type { EventBus, SessionEndReason } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionKind, SessionRecord, SessionStore } from '../stores/ports.js';
 
-/** Why a session ended; passed to `onEnded` listeners (which reap upstreams) and logged. */
-export type SessionEndReason = 'deleted' | 'expired' | 'shutdown';
+export type { SessionEndReason };
 
 export interface SessionManager {
-  /** Opens a session for `principal`; throws `ERR_SESSION_LIMIT` (429) when the user is at the cap. */
+  /**
+   * Opens a session for `principal`. At `sessions.maxPerUser`, a Streamable HTTP session ends the user's
+   * least recently used Streamable HTTP session (`onLimit: evict-oldest`, the default; its client gets 404
+   * and re-initializes); anything else, or `onLimit: refuse`, throws `ERR_SESSION_LIMIT` (429). A
+   * Streamable HTTP session starts with the short `pendingIdleTimeoutMs` until {@link resume} establishes it.
+   */
   open(principal: Principal, kind: SessionKind, data: Record<string, unknown>): Promise<SessionRecord>;
   /**
-   * The live session `id` if and only if it belongs to `principal`, with its activity recorded.
-   * Unknown, expired, ended and other users' sessions all throw the same `ERR_SESSION_NOT_FOUND` (404),
-   * so a session id reveals nothing about whose it is.
+   * The live session `id` if and only if it belongs to `principal`, with its activity recorded in the same
+   * atomic step (another user's request never extends someone else's session). `establish` marks the
+   * session in use, so from now on the full idle timeout applies. Unknown, expired, ended and other users'
+   * sessions all throw the same `ERR_SESSION_NOT_FOUND` (404): a session id reveals nothing about whose it is.
    */
-  resume(id: string, principal: Principal): Promise<SessionRecord>;
+  resume(id: string, principal: Principal, options?: { establish?: boolean }): Promise<SessionRecord>;
   /** Compare-and-swap update of the session's data; retried by the caller on `undefined`. */
   update(record: SessionRecord, data: Record<string, unknown>): Promise<SessionRecord | undefined>;
-  /** Ends a session bound to `principal` (404 for anyone else's). */
-  end(id: string, principal: Principal): Promise<void>;
+  /** Ends a session bound to `principal`, atomically (404 for anyone else's). */
+  end(id: string, principal: Principal, reason?: SessionEndReason): Promise<void>;
+  /** Ends every session of one user (`issuer#subject`), e.g. when their access is revoked; returns how many. */
+  endAllOf(key: string, reason: SessionEndReason): Promise<number>;
   /** Live sessions of `principal`. */
   list(principal: Principal): Promise<SessionRecord[]>;
   /** Ends every expired session, in batches that yield to the event loop; returns how many ended. */
   sweep(): Promise<number>;
-  /** Registers a listener called once for every session that ends on this instance. */
+  /** Registers a listener called once for every session that ends on this instance (reaps its upstream). */
   onEnded(listener: (id: string, reason: SessionEndReason) => void): void;
 }
 
@@ -42,18 +50,21 @@ export function createSessionManager(deps: {
   config: SessionsConfig;
   clock: Clock;
   logger: Logger;
+  events: EventBus;
 }): SessionManager {
-  const { store, config, clock, logger } = deps;
+  const { store, config, clock, logger, events } = deps;
   const listeners: Array<(id: string, reason: SessionEndReason) => void> = [];
+  const evictKinds: readonly SessionKind[] = config.onLimit === 'evict-oldest' ? ['streamable-http'] : [];
 
   const notFound = () => new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
 
-  function emitEnded(id: string, reason: SessionEndReason): void {
+  function ended(record: Pick<SessionRecord, 'id' | 'principalKey'>, reason: SessionEndReason): void {
+    events.emit({ type: 'session.ended', sessionId: record.id, reason, principal: record.principalKey });
     for (const listener of listeners) {
       try {
-        listener(id, reason);
+        listener(record.id, reason);
       } catch (error) {
-        logger.error({ err: error, sessionId: id }, 'session end listener failed');
+        logger.error({ err: error, sessionId: record.id }, 'session end listener failed');
       }
     }
   }
@@ -61,42 +72,58 @@ export function createSessionManager(deps: {
   return {
     async open(principal, kind, data) {
       const now = clock.now();
+      // Only a Streamable HTTP session can be opened and then abandoned with nothing live behind it.
+      const idleTimeoutMs =
+        kind === 'streamable-http'
+          ? Math.min(config.pendingIdleTimeoutMs, config.idleTimeoutMs)
+          : config.idleTimeoutMs;
       const record: SessionRecord = {
         id: newSessionId(),
         principalKey: principalKey(principal),
         kind,
         createdAt: now,
         lastSeenAt: now,
-        idleExpiresAt: Math.min(now + config.idleTimeoutMs, now + config.absoluteLifetimeMs),
+        idleTimeoutMs,
+        idleExpiresAt: Math.min(now + idleTimeoutMs, now + config.absoluteLifetimeMs),
         absoluteExpiresAt: now + config.absoluteLifetimeMs,
         version: 1,
         data,
       };
-      const result = await store.create(record, config.maxPerUser, now);
+      const result = await store.create(
+        record,
+        { max: config.maxPerUser, ...(evictKinds.includes(kind) && { evictKinds }) },
+        now,
+      );
       if (!result.created) {
         throw new GatehouseError(
           'ERR_SESSION_LIMIT',
-          `session limit reached: at most ${config.maxPerUser} live sessions per user; end one (DELETE) or wait for one to expire`,
+          `session limit reached: at most ${config.maxPerUser} live sessions per user; end one or wait for one to expire`,
           {
             retryAfterSeconds: Math.ceil(config.idleTimeoutMs / 1000),
             details: { maxPerUser: config.maxPerUser },
           },
         );
       }
-      logger.info(
-        { sessionId: record.id, kind, user: principal.subject, verifier: principal.verifier },
-        'session opened',
-      );
+      for (const evicted of result.evicted) ended(evicted, 'evicted');
+      events.emit({
+        type: 'session.opened',
+        sessionId: record.id,
+        kind,
+        principal: record.principalKey,
+        verifier: principal.verifier,
+        evicted: result.evicted.length,
+      });
       return record;
     },
 
-    async resume(id, principal) {
-      const record = await store.touch(id, clock.now(), config.idleTimeoutMs);
+    async resume(id, principal, options = {}) {
+      const record = await store.touch(
+        id,
+        principalKey(principal),
+        clock.now(),
+        options.establish === true ? config.idleTimeoutMs : undefined,
+      );
       if (record === undefined) throw notFound();
-      if (record.principalKey !== principalKey(principal)) {
-        logger.warn({ sessionId: id, user: principal.subject }, 'session presented by a different user');
-        throw notFound();
-      }
       return record;
     },
 
@@ -104,13 +131,16 @@ export function createSessionManager(deps: {
       return store.update(record.id, record.version, data);
     },
 
-    async end(id, principal) {
-      const record = await store.get(id, clock.now());
-      if (record === undefined || record.principalKey !== principalKey(principal)) throw notFound();
-      if (await store.delete(id)) {
-        logger.info({ sessionId: id, user: principal.subject }, 'session ended by client');
-        emitEnded(id, 'deleted');
-      }
+    async end(id, principal, reason = 'deleted') {
+      const record = await store.deleteOwned(id, principalKey(principal));
+      if (record === undefined) throw notFound();
+      ended(record, reason);
+    },
+
+    async endAllOf(key, reason) {
+      const removed = await store.deleteByPrincipal(key);
+      for (const record of removed) ended(record, reason);
+      return removed.length;
     },
 
     list(principal) {
@@ -121,13 +151,12 @@ export function createSessionManager(deps: {
       let total = 0;
       for (;;) {
         const removed = await store.deleteExpired(clock.now(), SWEEP_BATCH);
-        for (const record of removed) emitEnded(record.id, 'expired');
+        for (const record of removed) ended(record, 'expired');
         total += removed.length;
         if (removed.length < SWEEP_BATCH) break;
         // Yield between batches so a large backlog never blocks request handling.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (total > 0) logger.info({ count: total }, 'expired sessions ended');
       return total;
     },
 

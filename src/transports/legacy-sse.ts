@@ -1,40 +1,28 @@
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  isJsonContentType,
-  type JSONRPCMessage,
-  parseJSONRPCMessage,
-  type RequestId,
-  type Transport,
-} from '@modelcontextprotocol/server';
+import { isJsonContentType, type JSONRPCMessage, parseJSONRPCMessage } from '@modelcontextprotocol/server';
 import type { Hono } from 'hono';
-import { UPSTREAM_CLOSED_CODE } from '../bridge/session-relay.js';
-import {
-  closeUpstream,
-  credentialsExpireAt,
-  credentialsExpired,
-  type UpstreamConnector,
-  type UpstreamIdentity,
-} from '../bridge/upstream.js';
-import { createDiagnosticsInterceptor, type DiagnosticsInterceptor } from '../diagnostics/interceptor.js';
-import type { Diagnostics } from '../diagnostics/tools.js';
-import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
+import type { UpstreamTimeouts } from '../bridge/connection.js';
+import type { InterceptorChain } from '../bridge/interceptors.js';
+import { type LiveEndCause, LiveSession } from '../bridge/live-session.js';
+import type { LiveRegistry } from '../bridge/registry.js';
+import type { UpstreamConnector } from '../bridge/upstream.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 import { jsonRpcError } from '../errors/render.js';
-import { type Authenticated, authenticate, type BearerVerifier } from '../guard/bearer.js';
-import { type Principal, principalKey } from '../identity/principal.js';
-import { type Clock, runAt } from '../ops/clock.js';
+import type { Guard, GuardedEnv } from '../guard/guard.js';
+import { principalKey } from '../identity/principal.js';
+import { JsonRpcParseError, readJsonBody } from '../net/body.js';
+import type { Clock } from '../ops/clock.js';
+import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
-import { JsonRpcParseError, readJsonBody } from './body.js';
 import { createSseStream, type SseStream } from './sse-stream.js';
+import type { Admitted } from './streamable-http.js';
 
 export interface LegacySseOptions {
-  readonly verifier: BearerVerifier;
-  readonly requiredScopes: readonly string[];
-  readonly isOriginAllowed: (origin: string | undefined) => boolean;
+  readonly guard: Guard;
   readonly sessions: SessionManager;
+  readonly registry: LiveRegistry;
   readonly connector: UpstreamConnector;
+  readonly chain: InterceptorChain;
   readonly maxBodyBytes: number;
   /** Path of the event stream (`GET`), e.g. `/sse`. */
   readonly ssePath: string;
@@ -49,50 +37,32 @@ export interface LegacySseOptions {
   readonly sessionTouchIntervalMs: number;
   /** Unread bytes one stream may hold before it is closed as too slow. */
   readonly maxQueuedBytes: number;
-  /** How long an upstream may take to start. */
-  readonly startTimeoutMs: number;
+  /** How long the upstream may take to start, and one relayed request to be answered. */
+  readonly timeouts: UpstreamTimeouts;
+  readonly events: EventBus;
   /** The clock brokered credentials expire by. */
   readonly clock: Clock;
-  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
-  readonly diagnostics?: Diagnostics | undefined;
   readonly logger: Logger;
 }
 
 export interface LegacySseEndpoint {
   /** `GET <ssePath>`: opens a session, its own upstream, and the event stream that carries both. */
-  handleStream(request: Request): Promise<Response>;
+  handleStream(request: Request, admitted: Admitted): Promise<Response>;
   /** `POST <messagesPath>?sessionId=…`: one client message for the session's upstream; 202 when forwarded. */
-  handleMessage(request: Request): Promise<Response>;
-  /** Routes both paths on `app`. */
-  mount(app: Hono): void;
+  handleMessage(request: Request, admitted: Admitted): Promise<Response>;
+  /** Routes both paths on `app`, behind the guard. */
+  mount(app: Hono<GuardedEnv>): void;
   /** Open streams on this instance and the bytes they hold unread (what slow readers cost). */
   stats(): { streams: number; queuedBytes: number };
   /** Closes every stream and upstream and ends their sessions. */
   close(): Promise<void>;
 }
 
-/** Why a legacy stream ended; logged. */
-type EndReason =
-  | 'client closed'
-  | 'session ended'
-  | 'upstream exited'
-  | 'credentials expired'
-  | 'slow reader'
-  | 'shutdown';
-
-interface LiveStream {
-  readonly sessionId: string;
+interface Stream {
+  readonly live: LiveSession;
   readonly sse: SseStream;
-  readonly upstream: Transport;
-  readonly identity: UpstreamIdentity;
-  principal: Principal;
-  /** Client requests the upstream has not answered yet, failed with a JSON-RPC error if it exits. */
-  readonly pending: Set<RequestId>;
-  readonly diagnostics: DiagnosticsInterceptor | undefined;
   keepAlive: NodeJS.Timeout | undefined;
   touch: NodeJS.Timeout | undefined;
-  /** Cancels the timer that ends the stream when the upstream's brokered credentials expire. */
-  cancelCredentialsExpiry: (() => void) | undefined;
   over: boolean;
 }
 
@@ -100,119 +70,106 @@ interface LiveStream {
  * The 2024-11-05 HTTP+SSE transport: `GET /sse` opens the stream, whose first event names the URL
  * (`/messages?sessionId=…`) the client posts its messages to; every answer travels on the stream.
  *
- * Both requests carry a bearer token, checked exactly as on the MCP endpoint (Origin, verification,
- * revocation, scopes, the same 401 challenge). The stream is a Gatehouse session of kind `legacy-sse`:
- * bound to the user who opened it (a POST with another user's token gets the 404 an unknown id gets),
- * counted against `sessions.maxPerUser`, with its own upstream connection (a stdio child per stream),
- * kept alive while the stream is connected and ended when it closes (and the other way round).
- * Messages are relayed verbatim. The stream lives in this process: behind several instances, route a
- * session's POSTs to the instance holding its stream (sticky sessions).
+ * Both requests pass the same guard as the MCP endpoint (Origin, verification, revocation, scopes, the
+ * same 401 challenge). The stream is a Gatehouse session of kind `legacy-sse`: bound to the user who
+ * opened it (a POST with another user's token gets the 404 an unknown id gets), counted against
+ * `sessions.maxPerUser`, with its own upstream connection (a stdio child per stream), kept alive while
+ * the stream is connected and ended when it closes (and the other way round). Messages are relayed
+ * verbatim. The stream lives in this process: behind several instances, route a session's POSTs to the
+ * instance holding its stream (sticky sessions).
  */
 export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEndpoint {
   const { sessions, logger } = options;
-  const streams = new Map<string, LiveStream>();
+  const streams = new Map<string, Stream>();
 
-  sessions.onEnded((id) => {
-    const stream = streams.get(id);
-    if (stream !== undefined) void finish(stream, 'session ended');
-  });
-
-  async function guard(request: Request, method: 'GET' | 'POST'): Promise<Authenticated | Response> {
-    if (!options.isOriginAllowed(request.headers.get('origin') ?? undefined)) {
-      throw new GatehouseError('ERR_ORIGIN_FORBIDDEN', 'Origin not allowed');
+  /** Ends a stream: its SSE body, timers, session and upstream, once. */
+  function finish(stream: Stream, why: 'client closed' | 'slow reader' | 'shutdown' | LiveEndCause): void {
+    if (stream.over) return;
+    // Requests still waiting get an answer on the stream rather than hang until the client's timeout
+    // (an upstream that exited has answered them already).
+    if (why === 'shutdown' || (typeof why !== 'string' && why.kind === 'session_ended')) {
+      stream.live.failWaiting('session ended');
+    } else if (typeof why !== 'string' && why.kind === 'credentials_expired') {
+      stream.live.failWaiting('the upstream credentials expired; open a new stream');
     }
-    if (request.method !== method) {
-      const response = jsonRpcError(405, -32000, 'Method not allowed.');
-      response.headers.set('allow', method);
-      return response;
+    stream.over = true;
+    streams.delete(stream.live.sessionId);
+    clearInterval(stream.keepAlive);
+    clearInterval(stream.touch);
+    const { live, sse } = stream;
+    const fields = { sessionId: live.sessionId, user: live.principal.subject };
+    if (why === 'slow reader') {
+      logger.warn(
+        { ...fields, maxQueuedBytes: options.maxQueuedBytes },
+        'legacy SSE client reads too slowly; stream closed',
+      );
+      sse.abort(new Error('the client fell too far behind'));
+    } else if (why === 'client closed') {
+      logger.info(fields, 'legacy SSE stream closed by the client');
+    } else {
+      logger.info(
+        { ...fields, reason: typeof why === 'string' ? why : why.kind },
+        'legacy SSE stream closed',
+      );
+      sse.close();
     }
-    return authenticate(
-      request.headers.get('authorization') ?? undefined,
-      options.verifier,
-      options.requiredScopes,
-    );
+    void live.release(why === 'shutdown' ? 'shutdown' : 'deleted');
   }
 
-  async function handleStream(request: Request): Promise<Response> {
-    const authenticated = await guard(request, 'GET');
-    if (authenticated instanceof Response) return authenticated;
-    const { principal } = authenticated;
-    const record = await sessions.open(principal, 'legacy-sse', {});
-    const sessionId = record.id;
-
-    let stream: LiveStream | undefined;
-    const identity: UpstreamIdentity = {
-      // Read at use: POSTs refresh it with newer tokens of the same user (HTTP upstreams mint from it).
-      get principal() {
-        return stream?.principal ?? principal;
+  async function handleStream(request: Request, admitted: Admitted): Promise<Response> {
+    if (request.method !== 'GET') return methodNotAllowed('GET');
+    const { principal } = admitted;
+    let stream: Stream | undefined;
+    const live = await LiveSession.open(
+      principal,
+      {},
+      {
+        sessions,
+        registry: options.registry,
+        kind: 'legacy-sse',
+        connector: options.connector,
+        chain: options.chain,
+        timeouts: options.timeouts,
+        touchIntervalMs: options.sessionTouchIntervalMs,
+        events: options.events,
+        clock: options.clock,
+        logger,
+        deliver: (message) => {
+          if (stream !== undefined && !stream.over && !stream.sse.event('message', JSON.stringify(message))) {
+            finish(stream, 'slow reader');
+          }
+        },
+        onEnd: (cause) => {
+          if (stream !== undefined) finish(stream, cause);
+        },
       },
-      sessionId,
-    };
-    const upstream = options.connector.open(identity);
+    );
     try {
-      await withTimeout(upstream.start(), options.startTimeoutMs);
+      await live.connect();
     } catch (error) {
-      await upstream.close().catch(() => undefined);
-      await sessions.end(sessionId, principal).catch(() => undefined);
-      throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'the upstream MCP server could not be started', {
-        cause: error,
-      });
+      await live.release('upstream_failed');
+      throw error;
     }
 
     const sse = createSseStream({
       maxQueuedBytes: options.maxQueuedBytes,
       onCancel: () => {
-        if (stream !== undefined) void finish(stream, 'client closed');
+        if (stream !== undefined) finish(stream, 'client closed');
       },
     });
-    const live: LiveStream = {
-      sessionId,
-      sse,
-      upstream,
-      identity,
-      principal,
-      pending: new Set(),
-      diagnostics:
-        options.diagnostics === undefined
-          ? undefined
-          : createDiagnosticsInterceptor(options.diagnostics, logger),
-      keepAlive: undefined,
-      touch: undefined,
-      cancelCredentialsExpiry: undefined,
-      over: false,
-    };
-    stream = live;
-    streams.set(sessionId, live);
-
-    upstream.onmessage = (message) => fromUpstream(live, message);
-    upstream.onerror = (error) => logger.warn({ err: error, sessionId }, 'upstream transport error');
-    upstream.onclose = () => {
-      if (!live.over) void finish(live, 'upstream exited');
-    };
+    const current: Stream = { live, sse, keepAlive: undefined, touch: undefined, over: false };
+    stream = current;
+    streams.set(live.sessionId, current);
     // 2024-11-05: the first event is `endpoint`, whose data is the URI for POSTs (here an absolute path).
-    sse.event('endpoint', `${options.messagesPath}?sessionId=${encodeURIComponent(sessionId)}`);
-    live.keepAlive = setInterval(() => {
-      if (!sse.comment('keep-alive')) void finish(live, 'slow reader');
+    sse.event('endpoint', `${options.messagesPath}?sessionId=${encodeURIComponent(live.sessionId)}`);
+    current.keepAlive = setInterval(() => {
+      if (!sse.comment('keep-alive')) finish(current, 'slow reader');
     }, options.keepAliveMs);
-    live.keepAlive.unref();
-    live.touch = setInterval(() => {
-      sessions.resume(sessionId, live.principal).catch((error: unknown) => {
-        // Ended where this instance did not hear of it (another instance's sweeper or DELETE).
-        if (isGatehouseError(error, 'ERR_SESSION_NOT_FOUND')) void finish(live, 'session ended');
-        else logger.warn({ err: error, sessionId }, 'could not record legacy SSE stream activity');
-      });
-    }, options.sessionTouchIntervalMs);
-    live.touch.unref();
-    // The upstream never runs on expired credentials: the stream (and session) end with them.
-    const credentialsAt = credentialsExpireAt(upstream);
-    if (credentialsAt !== undefined) {
-      live.cancelCredentialsExpiry = runAt(
-        credentialsAt,
-        options.clock,
-        () => void finish(live, 'credentials expired'),
-      );
-    }
-    logger.info({ sessionId, user: principal.subject }, 'legacy SSE stream opened');
+    current.keepAlive.unref();
+    current.touch = setInterval(() => live.touch(), options.sessionTouchIntervalMs);
+    current.touch.unref();
+    if (live.isOver) finish(current, 'shutdown');
+    logger.debug({ sessionId: live.sessionId, user: principal.subject }, 'legacy SSE stream opened');
 
     return new Response(sse.body, {
       status: 200,
@@ -225,17 +182,16 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
     });
   }
 
-  async function handleMessage(request: Request): Promise<Response> {
-    const authenticated = await guard(request, 'POST');
-    if (authenticated instanceof Response) return authenticated;
-    const { principal, cacheHit } = authenticated;
+  async function handleMessage(request: Request, admitted: Admitted): Promise<Response> {
+    if (request.method !== 'POST') return methodNotAllowed('POST');
+    const { principal, cacheHit } = admitted;
     const sessionId = new URL(request.url).searchParams.get('sessionId');
     if (sessionId === null || sessionId === '') {
       throw new GatehouseError('ERR_SESSION_REQUIRED', 'the sessionId query parameter is required');
     }
     // Ownership first: another user's session id gets exactly the answer an unknown one does, before
     // anything of the request is read or forwarded.
-    const record = await sessions.resume(sessionId, principal);
+    const record = await sessions.resume(sessionId, principal, { establish: true });
     const stream = streams.get(record.id);
     if (stream === undefined || stream.over) {
       // The session is not a legacy stream held by this instance (a Streamable HTTP session id, or a
@@ -253,100 +209,29 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       if (error instanceof GatehouseError) throw error;
       return jsonRpcError(400, -32600, 'Invalid Request: not a JSON-RPC message');
     }
-    if (principalKey(principal) === principalKey(stream.principal)) stream.principal = principal;
-    if (credentialsExpired(stream.upstream)) {
-      await finish(stream, 'credentials expired');
+    if (principalKey(principal) === principalKey(stream.live.principal)) stream.live.principal = principal;
+    if (!(await stream.live.send(message, cacheHit))) {
       throw new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
-    }
-    const answered = stream.diagnostics?.fromClient(message, { principal, cacheHit, sessionId: record.id });
-    if (answered !== undefined) {
-      const answer = await answered;
-      if (!stream.over && !stream.sse.event('message', JSON.stringify(answer)))
-        void finish(stream, 'slow reader');
-      return new Response('Accepted', { status: 202, headers: { 'content-type': 'text/plain' } });
-    }
-    if (isJSONRPCRequest(message)) stream.pending.add(message.id);
-    try {
-      await stream.upstream.send(message);
-    } catch (error) {
-      if (isJSONRPCRequest(message)) stream.pending.delete(message.id);
-      throw new GatehouseError('ERR_UPSTREAM_UNAVAILABLE', 'the upstream MCP server is unavailable', {
-        cause: error,
-      });
     }
     return new Response('Accepted', { status: 202, headers: { 'content-type': 'text/plain' } });
   }
 
-  function fromUpstream(stream: LiveStream, message: JSONRPCMessage): void {
-    if (stream.over) return;
-    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
-      if (message.id !== undefined) stream.pending.delete(message.id);
-    }
-    const shown = stream.diagnostics?.fromUpstream(message) ?? message;
-    if (!stream.sse.event('message', JSON.stringify(shown))) void finish(stream, 'slow reader');
-  }
-
-  async function finish(stream: LiveStream, reason: EndReason): Promise<void> {
-    if (stream.over) return;
-    stream.over = true;
-    streams.delete(stream.sessionId);
-    clearInterval(stream.keepAlive);
-    clearInterval(stream.touch);
-    stream.cancelCredentialsExpiry?.();
-    const { sessionId, sse, upstream } = stream;
-    const fields = { sessionId, user: stream.principal.subject, reason };
-    if (reason === 'slow reader') {
-      logger.warn(
-        { ...fields, maxQueuedBytes: options.maxQueuedBytes },
-        'legacy SSE client reads too slowly; stream closed',
-      );
-      sse.abort(new Error('the client fell too far behind'));
-    } else if (reason === 'client closed') {
-      logger.info(fields, 'legacy SSE stream closed by the client');
-    } else {
-      if (reason === 'upstream exited') {
-        logger.warn(
-          { ...fields, pending: stream.pending.size },
-          'upstream MCP server exited; legacy SSE stream closed',
-        );
-      } else {
-        logger.info(fields, 'legacy SSE stream closed');
-      }
-      // Requests still waiting get an answer rather than hang until the client's timeout.
-      const why =
-        reason === 'upstream exited'
-          ? 'the upstream MCP server exited before answering'
-          : reason === 'credentials expired'
-            ? 'the upstream credentials expired; open a new stream'
-            : reason;
-      for (const id of stream.pending) {
-        sse.event(
-          'message',
-          JSON.stringify({ jsonrpc: '2.0', id, error: { code: UPSTREAM_CLOSED_CODE, message: why } }),
-        );
-      }
-      sse.close();
-    }
-    stream.pending.clear();
-    upstream.onclose = undefined;
-    upstream.onmessage = undefined;
-    await closeUpstream(upstream, logger);
-    if (reason !== 'session ended') {
-      await sessions.end(sessionId, stream.principal).catch((error: unknown) => {
-        // Already gone (expired in the same instant) is fine; anything else is worth knowing.
-        if (!isGatehouseError(error, 'ERR_SESSION_NOT_FOUND')) {
-          logger.error({ err: error, sessionId }, 'could not end legacy SSE session');
-        }
-      });
-    }
-  }
+  const admittedOf = (c: {
+    get(key: 'principal'): GuardedEnv['Variables']['principal'];
+    get(key: 'cacheHit'): boolean;
+  }): Admitted => ({
+    principal: c.get('principal'),
+    cacheHit: c.get('cacheHit'),
+  });
 
   return {
     handleStream,
     handleMessage,
     mount(app) {
-      app.all(options.ssePath, (c) => handleStream(c.req.raw));
-      app.all(options.messagesPath, (c) => handleMessage(c.req.raw));
+      for (const path of [options.ssePath, options.messagesPath])
+        app.use(path, options.guard.middleware('legacy-sse'));
+      app.all(options.ssePath, (c) => handleStream(c.req.raw, admittedOf(c)));
+      app.all(options.messagesPath, (c) => handleMessage(c.req.raw, admittedOf(c)));
     },
     stats() {
       let queuedBytes = 0;
@@ -354,19 +239,15 @@ export function createLegacySseEndpoint(options: LegacySseOptions): LegacySseEnd
       return { streams: streams.size, queuedBytes };
     },
     async close() {
-      await Promise.all([...streams.values()].map((stream) => finish(stream, 'shutdown')));
+      const open = [...streams.values()];
+      for (const stream of open) finish(stream, 'shutdown');
+      await Promise.all(open.map((stream) => stream.live.release('shutdown')));
     },
   };
 }
 
-async function withTimeout(promise: Promise<void>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`upstream did not start within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function methodNotAllowed(allow: string): Response {
+  const response = jsonRpcError(405, -32000, 'Method not allowed.');
+  response.headers.set('allow', allow);
+  return response;
 }

@@ -1,25 +1,24 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type JSONRPCMessage, parseJSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
+import { type JSONRPCMessage, parseJSONRPCMessage } from '@modelcontextprotocol/server';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import {
-  closeUpstream,
-  credentialsExpireAt,
-  credentialsExpired,
-  type UpstreamConnector,
-  type UpstreamIdentity,
-} from '../bridge/upstream.js';
-import { createDiagnosticsInterceptor, type DiagnosticsInterceptor } from '../diagnostics/interceptor.js';
-import type { Diagnostics } from '../diagnostics/tools.js';
+import type { UpstreamTimeouts } from '../bridge/connection.js';
+import type { InterceptorChain } from '../bridge/interceptors.js';
+import { type LiveEndCause, LiveSession, type LiveSessionOptions } from '../bridge/live-session.js';
+import type { LiveRegistry } from '../bridge/registry.js';
+import type { UpstreamConnector } from '../bridge/upstream.js';
+import { upstreamFailureReason } from '../bridge/upstream-failure.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
-import { authenticate, type BearerVerifier } from '../guard/bearer.js';
+import type { Guard } from '../guard/guard.js';
 import { type Principal, principalKey } from '../identity/principal.js';
-import { type Clock, MAX_TIMER_MS } from '../ops/clock.js';
+import { JsonRpcParseError, parseJsonText } from '../net/body.js';
+import { addressLimitKey } from '../net/client-address.js';
+import { type Clock, runAt } from '../ops/clock.js';
+import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import type { RateLimiter } from '../ops/ratelimit.js';
 import type { SessionManager } from '../sessions/manager.js';
-import type { SessionRecord } from '../stores/ports.js';
 
 /**
  * Close codes the WebSocket endpoint sends (RFC 6455 §7.4.2: 4000–4999 are private to the application),
@@ -30,7 +29,7 @@ export const WS_CLOSE = {
   goingAway: 1001,
   /** A client message exceeded `websocket.maxMessageBytes`; sent by `ws` before the message is buffered. */
   messageTooBig: 1009,
-  /** Not JSON, not a JSON-RPC message, an unknown `op`, or a `hello` without a token. */
+  /** Not JSON, nested too deep, not a JSON-RPC message, an unknown `op`, or a `hello` without a token. */
   malformed: 4400,
   /** No or bad authentication: a message before `hello`, an invalid, expired or revoked token. */
   unauthenticated: 4401,
@@ -49,7 +48,10 @@ export const WS_CLOSE = {
   credentialsExpired: 4411,
   /** Per-user connect rate limit or per-user session cap. */
   limited: 4429,
-  /** The upstream MCP server could not be started or exited. */
+  /**
+   * The upstream MCP server exited (`upstream_closed`), stopped reading (`upstream_stalled`), or could not
+   * be started: then the reason is the stable upstream failure reason (`upstream_spawn_failed`, …).
+   */
   upstreamFailed: 4500,
   /** A store, IdP or key set needed to authenticate is unavailable (fail closed). */
   unavailable: 4503,
@@ -60,14 +62,17 @@ export const WS_CLOSE = {
 export interface WebSocketEndpointOptions {
   /** Path that accepts upgrades; any other path is answered 404. */
   readonly path: string;
-  readonly verifier: BearerVerifier;
-  readonly requiredScopes: readonly string[];
-  readonly isOriginAllowed: (origin: string | undefined) => boolean;
+  /** The resource server's guard: Origin, bearer, revocation and scopes, as on the MCP endpoint. */
+  readonly guard: Guard;
+  /** The client's address of an upgrade request (the peer, or what a trusted proxy says). */
+  readonly clientAddress: (request: IncomingMessage) => string;
   readonly sessions: SessionManager;
+  readonly registry: LiveRegistry;
   readonly connector: UpstreamConnector;
+  readonly chain: InterceptorChain;
   /** Connections a user may open; keyed `user:<issuer>#<sub>`. */
   readonly perUserLimiter: RateLimiter;
-  /** Upgrade requests a client IP may make; keyed `ip:<address>`. */
+  /** Upgrade requests a client address may make; keyed `ip:<address>` (an IPv6 /64). */
   readonly perIpLimiter: RateLimiter;
   /** How long a connection without an `Authorization` header may wait before its `hello`, in milliseconds. */
   readonly helloTimeoutMs: number;
@@ -79,10 +84,11 @@ export interface WebSocketEndpointOptions {
   readonly heartbeatIntervalMs: number;
   /** A busy connection records activity on its session at most this often, in milliseconds. */
   readonly sessionTouchIntervalMs: number;
+  /** How long the upstream may take to start, and one relayed request to be answered. */
+  readonly timeouts: UpstreamTimeouts;
   /** Renders an error exactly as the MCP endpoint does (status, `WWW-Authenticate`, `Retry-After`). */
   readonly renderError: (error: unknown) => Response;
-  /** The `gatehouse_*` tools, when diagnostics are enabled: listed with the upstream's and answered here. */
-  readonly diagnostics?: Diagnostics | undefined;
+  readonly events: EventBus;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -111,9 +117,8 @@ export interface WebSocketEndpoint {
 }
 
 interface Authenticated {
-  readonly principal: Principal;
   readonly token: string;
-  readonly session: SessionRecord;
+  readonly live: LiveSession;
 }
 
 /** How long shutdown waits for peers to answer the close frame before cutting them off. */
@@ -132,11 +137,11 @@ const MAX_FRAME_HEADER_BYTES = 14;
  * connections: no request-id table, no de-duplication.
  *
  * @example
- * const endpoint = createWebSocketEndpoint({ path: '/ws', verifier, sessions, connector, … });
+ * const endpoint = createWebSocketEndpoint({ path: '/ws', guard, sessions, connector, … });
  * server.on('upgrade', (request, socket, head) => endpoint.handleUpgrade(request, socket, head));
  */
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
-  const { sessions, logger } = options;
+  const { guard, logger, events } = options;
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -146,99 +151,123 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   const connections = new Set<Connection>();
-  const bySession = new Map<string, Connection>();
   let peakBufferedBytes = 0;
   let peakQueuedBytes = 0;
   let closed = false;
-
-  sessions.onEnded((id, reason) => {
-    const connection = bySession.get(id);
-    if (connection === undefined) return;
-    logger.info({ sessionId: id, reason }, 'session ended under an open WebSocket');
-    connection.closeWith(WS_CLOSE.sessionEnded, 'session_ended');
-  });
 
   const heartbeat = setInterval(() => {
     for (const connection of connections) connection.heartbeat();
   }, options.heartbeatIntervalMs);
   heartbeat.unref();
 
-  async function consume(limiter: RateLimiter, key: string) {
+  /** Spends one point of `limiter`; a refusal is reported and answered with `Retry-After`. */
+  async function limit(
+    limiter: RateLimiter,
+    name: string,
+    key: string,
+    who: { ip: string; principal?: Principal },
+  ): Promise<GatehouseError | undefined> {
+    let decision: Awaited<ReturnType<RateLimiter['consume']>>;
     try {
-      return await limiter.consume(key);
+      decision = await limiter.consume(key);
     } catch (error) {
       throw new GatehouseError('ERR_STORE_UNAVAILABLE', 'rate limiter unavailable', { cause: error });
     }
-  }
-
-  function rateLimited(retryAfterSeconds: number): GatehouseError {
+    if (decision.allowed) return undefined;
+    events.emit({
+      type: 'ratelimit.rejected',
+      limit: name,
+      ip: who.ip,
+      ...(who.principal !== undefined && { principal: principalKey(who.principal) }),
+      retryAfterSeconds: decision.retryAfterSeconds,
+    });
     return new GatehouseError('ERR_RATE_LIMITED', 'too many WebSocket connections; retry later', {
-      retryAfterSeconds,
+      retryAfterSeconds: decision.retryAfterSeconds,
     });
   }
 
-  async function endSession(session: SessionRecord, principal: Principal): Promise<void> {
-    bySession.delete(session.id);
-    try {
-      await sessions.end(session.id, principal);
-    } catch (error) {
-      if (!isGatehouseError(error, 'ERR_SESSION_NOT_FOUND')) {
-        logger.warn({ err: error, sessionId: session.id }, 'could not end WebSocket session');
-      }
-    }
+  function liveOptions(connection: () => Connection): LiveSessionOptions {
+    return {
+      sessions: options.sessions,
+      registry: options.registry,
+      kind: 'websocket',
+      connector: options.connector,
+      chain: options.chain,
+      timeouts: options.timeouts,
+      touchIntervalMs: options.sessionTouchIntervalMs,
+      events,
+      clock: options.clock,
+      logger,
+      deliver: (message) => connection().toClient(message),
+      onEnd: (cause) => connection().ended(cause),
+    };
   }
 
   /**
    * Everything that can be refused before the upgrade is refused with an HTTP answer, as the MCP endpoint
-   * would: 403 origin, 429 per IP; with an `Authorization` header also 401/403 token, 429 per user and
+   * would: 403 origin, 429 per address; with an `Authorization` header also 401/403 token, 429 per user and
    * session cap. Without the header the socket is upgraded and has `helloTimeoutMs` to authenticate.
    */
   async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (closed) return refuse(socket, new Response(null, { status: 503 }));
     const pathname = new URL(request.url ?? '/', 'http://gatehouse.invalid').pathname;
     if (pathname !== options.path) throw new GatehouseError('ERR_NOT_FOUND', 'Not found');
-    if (!options.isOriginAllowed(headerOf(request, 'origin'))) {
-      throw new GatehouseError('ERR_ORIGIN_FORBIDDEN', 'Origin not allowed');
-    }
-    const ip = request.socket.remoteAddress ?? 'unknown';
-    const perIp = await consume(options.perIpLimiter, `ip:${ip}`);
-    if (!perIp.allowed) throw rateLimited(perIp.retryAfterSeconds);
+    const ip = options.clientAddress(request);
+    guard.checkOrigin({ origin: headerOf(request, 'origin'), clientAddress: ip, transport: 'websocket' });
+    const perIp = await limit(options.perIpLimiter, 'ws-connect-ip', `ip:${addressLimitKey(ip)}`, { ip });
+    if (perIp !== undefined) throw perIp;
 
+    let holder: Connection | undefined;
     let accepted: Authenticated | undefined;
     const authorization = headerOf(request, 'authorization');
     if (authorization !== undefined) {
-      const { principal } = await authenticate(authorization, options.verifier, options.requiredScopes);
-      const perUser = await consume(options.perUserLimiter, `user:${principalKey(principal)}`);
-      if (!perUser.allowed) throw rateLimited(perUser.retryAfterSeconds);
-      const session = await sessions.open(principal, 'websocket', { auth: 'header' });
-      accepted = { principal, token: authorization.trim().replace(/^Bearer +/i, ''), session };
+      const { principal } = await guard.admit({
+        origin: undefined,
+        authorization,
+        clientAddress: ip,
+        transport: 'websocket',
+      });
+      const perUser = await limit(
+        options.perUserLimiter,
+        'ws-connect-user',
+        `user:${principalKey(principal)}`,
+        {
+          ip,
+          principal,
+        },
+      );
+      if (perUser !== undefined) throw perUser;
+      const live = await LiveSession.open(
+        principal,
+        { auth: 'header' },
+        liveOptions(() => holder as Connection),
+      );
+      accepted = { token: authorization.trim().replace(/^Bearer +/i, ''), live };
     }
 
     let upgraded = false;
     if (accepted !== undefined) {
-      const { session, principal } = accepted;
+      const { live } = accepted;
       // A handshake that never completes (client gone, bad Sec-WebSocket-Key) must not leak the session.
       socket.once('close', () => {
-        if (!upgraded) void endSession(session, principal);
+        if (!upgraded) void live.release();
       });
     }
     if (closed || socket.destroyed) {
-      if (accepted !== undefined) await endSession(accepted.session, accepted.principal);
+      if (accepted !== undefined) await accepted.live.release();
       if (!socket.destroyed) refuse(socket, new Response(null, { status: 503 }));
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       upgraded = true;
-      const connection = new Connection(ws, ip, accepted);
-      connections.add(connection);
+      holder = new Connection(ws, ip, accepted);
+      connections.add(holder);
     });
   }
 
   class Connection {
-    private principal: Principal | undefined;
+    private live: LiveSession | undefined;
     private token: string | undefined;
-    private session: SessionRecord | undefined;
-    private upstream: Transport | undefined;
     private closing = false;
     private alive = true;
     private inbound: Promise<void> = Promise.resolve();
@@ -248,13 +277,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     /** Heartbeats seen while reading stayed paused: the upstream has taken nothing for that long. */
     private stalledBeats = 0;
     private helloTimer: NodeJS.Timeout | undefined;
-    private expiryTimer: NodeJS.Timeout | undefined;
-    private readonly diagnostics: DiagnosticsInterceptor | undefined =
-      options.diagnostics === undefined
-        ? undefined
-        : createDiagnosticsInterceptor(options.diagnostics, logger);
-    private lastTouchAt = 0;
-    private released: Promise<void> | undefined;
+    private cancelTokenExpiry: (() => void) | undefined;
     readonly closedEvent: Promise<void>;
 
     constructor(
@@ -266,7 +289,9 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       ws.on('pong', () => {
         this.alive = true;
       });
-      ws.on('error', (error) => logger.debug({ err: error, sessionId: this.session?.id }, 'WebSocket error'));
+      ws.on('error', (error) =>
+        logger.debug({ err: error, sessionId: this.live?.sessionId }, 'WebSocket error'),
+      );
       this.closedEvent = new Promise((resolve) => {
         ws.once('close', (code, reason) => {
           this.onClosed(code, reason.toString('utf8'));
@@ -283,6 +308,10 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       }
     }
 
+    private get principal(): Principal | undefined {
+      return this.live?.principal;
+    }
+
     heartbeat(): void {
       if (this.ws.readyState !== WebSocket.OPEN) return;
       // While the gateway itself is not reading (inbound backpressure) pongs cannot arrive; what is
@@ -290,7 +319,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       if (this.readingPaused) {
         if (++this.stalledBeats >= 2) {
           logger.warn(
-            { sessionId: this.session?.id },
+            { sessionId: this.live?.sessionId },
             'upstream MCP server stopped reading; closing the WebSocket',
           );
           this.closeWith(WS_CLOSE.upstreamFailed, 'upstream_stalled');
@@ -299,7 +328,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       }
       if (!this.alive) {
         logger.info(
-          { sessionId: this.session?.id, ip: this.ip },
+          { sessionId: this.live?.sessionId, ip: this.ip },
           'WebSocket peer missed a ping; disconnecting',
         );
         this.ws.terminate();
@@ -308,7 +337,28 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       this.alive = false;
       this.ws.ping();
       // A live connection is an active session, even when only the upstream talks (as an open SSE stream).
-      this.touch();
+      this.live?.touch();
+    }
+
+    /** The live session ended by itself: say why, with the matching close code. */
+    ended(cause: LiveEndCause): void {
+      if (cause.kind === 'credentials_expired') {
+        this.closeWith(WS_CLOSE.credentialsExpired, 'credentials_expired');
+      } else if (cause.kind === 'upstream_exited') {
+        logger.warn(
+          { sessionId: this.live?.sessionId, user: this.principal?.subject },
+          'upstream MCP server exited; closing the WebSocket',
+        );
+        this.closeWith(WS_CLOSE.upstreamFailed, 'upstream_closed');
+      } else if (cause.reason === 'revoked') {
+        this.closeWith(WS_CLOSE.unauthenticated, 'token_revoked');
+      } else {
+        logger.info(
+          { sessionId: this.live?.sessionId, reason: cause.reason },
+          'session ended under an open WebSocket',
+        );
+        this.closeWith(WS_CLOSE.sessionEnded, 'session_ended');
+      }
     }
 
     /** Closes the socket and, at once, ends the session and stops the upstream (a peer that does not read
@@ -326,7 +376,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         this.ws.resume();
       }
       logger.info(
-        { sessionId: this.session?.id, user: this.principal?.subject, code, reason },
+        { sessionId: this.live?.sessionId, user: this.principal?.subject, code, reason },
         'closing WebSocket',
       );
       void this.release();
@@ -374,24 +424,26 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         if (this.closing) return;
         let parsed: unknown;
         try {
-          parsed = JSON.parse(bytes.toString('utf8'));
-        } catch {
-          return this.closeWith(WS_CLOSE.malformed, 'malformed_message');
+          parsed = parseJsonText(bytes.toString('utf8'));
+        } catch (error) {
+          if (error instanceof JsonRpcParseError)
+            return this.closeWith(WS_CLOSE.malformed, 'malformed_message');
+          throw error;
         }
         if (isRecord(parsed) && 'op' in parsed) {
           if (parsed.op !== 'hello') return this.closeWith(WS_CLOSE.malformed, 'unknown_op');
           if (typeof parsed.token !== 'string' || parsed.token === '') {
             return this.closeWith(WS_CLOSE.malformed, 'malformed_hello');
           }
-          return this.principal === undefined
-            ? await this.hello(parsed.token)
-            : await this.rehello(parsed.token);
+          return this.live === undefined ? await this.hello(parsed.token) : await this.rehello(parsed.token);
         }
-        if (this.principal === undefined || this.token === undefined) {
+        const live = this.live;
+        if (live === undefined || this.token === undefined) {
           return this.closeWith(WS_CLOSE.unauthenticated, 'authentication_required');
         }
+        let message: JSONRPCMessage;
         try {
-          parseJSONRPCMessage(parsed);
+          message = parseJSONRPCMessage(parsed);
         } catch {
           return this.closeWith(WS_CLOSE.malformed, 'malformed_message');
         }
@@ -399,35 +451,25 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         // is recorded, as on the MCP endpoint.
         let cacheHit: boolean;
         try {
-          ({ cacheHit } = await options.verifier.verify(this.token));
+          ({ cacheHit } = await guard.authenticate(this.token, {
+            clientAddress: this.ip,
+            transport: 'websocket',
+          }));
         } catch (error) {
           return this.refuseAuth(error);
         }
-        const upstream = this.upstream;
-        if (this.closing || upstream === undefined) return;
-        if (credentialsExpired(upstream))
-          return this.closeWith(WS_CLOSE.credentialsExpired, 'credentials_expired');
-        this.touch();
-        const answered = this.diagnostics?.fromClient(parsed as JSONRPCMessage, {
-          principal: this.principal,
-          cacheHit,
-          sessionId: this.session?.id,
-        });
-        if (answered !== undefined) {
-          await answered.then((answer) => this.toClient(answer));
-          return;
-        }
+        if (this.closing) return;
         handedOff = true;
         // Not awaited: an HTTP upstream's send can last as long as the call, and a cancellation behind it
         // must not wait. The bytes stay counted until the transport has taken them.
-        upstream
-          .send(parsed as JSONRPCMessage)
+        live
+          .send(message, cacheHit)
           .catch((error: unknown) =>
-            logger.warn({ err: error, sessionId: this.session?.id }, 'could not forward message upstream'),
+            logger.warn({ err: error, sessionId: live.sessionId }, 'could not forward message upstream'),
           )
           .finally(() => this.releaseHeld(bytes.length));
       } catch (error) {
-        logger.error({ err: error, sessionId: this.session?.id }, 'WebSocket message handling failed');
+        logger.error({ err: error, sessionId: this.live?.sessionId }, 'WebSocket message handling failed');
         this.closeWith(WS_CLOSE.unavailable, 'temporarily_unavailable');
       } finally {
         if (!handedOff) this.releaseHeld(bytes.length);
@@ -438,112 +480,97 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       clearTimeout(this.helloTimer);
       let principal: Principal;
       try {
-        ({ principal } = await authenticate(`Bearer ${token}`, options.verifier, options.requiredScopes));
+        ({ principal } = await guard.authenticate(token, { clientAddress: this.ip, transport: 'websocket' }));
       } catch (error) {
         return this.refuseAuth(error);
       }
-      const perUser = await consume(options.perUserLimiter, `user:${principalKey(principal)}`);
-      if (!perUser.allowed) return this.closeWith(WS_CLOSE.limited, 'rate_limited');
-      let session: SessionRecord;
+      const perUser = await limit(
+        options.perUserLimiter,
+        'ws-connect-user',
+        `user:${principalKey(principal)}`,
+        {
+          ip: this.ip,
+          principal,
+        },
+      );
+      if (perUser !== undefined) return this.closeWith(WS_CLOSE.limited, 'rate_limited');
+      let live: LiveSession;
       try {
-        session = await sessions.open(principal, 'websocket', { auth: 'hello' });
+        live = await LiveSession.open(
+          principal,
+          { auth: 'hello' },
+          liveOptions(() => this),
+        );
       } catch (error) {
         if (isGatehouseError(error, 'ERR_SESSION_LIMIT'))
           return this.closeWith(WS_CLOSE.limited, 'session_limit');
         throw error;
       }
-      if (this.closing) return endSession(session, principal);
-      await this.authenticated({ principal, token, session }, 'hello');
+      if (this.closing) return void live.release();
+      await this.authenticated({ token, live }, 'hello');
       this.acknowledge();
     }
 
     private async rehello(token: string): Promise<void> {
-      const current = this.principal as Principal;
+      const live = this.live as LiveSession;
       let principal: Principal;
       try {
-        ({ principal } = await authenticate(`Bearer ${token}`, options.verifier, options.requiredScopes));
+        ({ principal } = await guard.authenticate(token, { clientAddress: this.ip, transport: 'websocket' }));
       } catch (error) {
         return this.refuseAuth(error);
       }
-      if (principalKey(principal) !== principalKey(current)) {
+      if (principalKey(principal) !== principalKey(live.principal)) {
         logger.warn(
-          { sessionId: this.session?.id, user: current.subject, presented: principal.subject },
+          { sessionId: live.sessionId, user: live.principal.subject, presented: principal.subject },
           'WebSocket re-authentication with another user’s token',
         );
         return this.closeWith(WS_CLOSE.principalMismatch, 'principal_mismatch');
       }
-      this.principal = principal;
+      live.principal = principal;
       this.token = token;
-      this.scheduleExpiry();
-      logger.debug({ sessionId: this.session?.id, user: principal.subject }, 'WebSocket re-authenticated');
+      this.scheduleTokenExpiry();
+      logger.debug({ sessionId: live.sessionId, user: principal.subject }, 'WebSocket re-authenticated');
       this.acknowledge();
     }
 
     private acknowledge(): void {
-      if (this.closing || this.principal === undefined || this.session === undefined) return;
+      const live = this.live;
+      if (this.closing || live === undefined) return;
       this.ws.send(
         JSON.stringify({
           op: 'hello_ack',
-          sub: this.principal.subject,
-          expires_at: this.principal.expiresAt,
-          session_id: this.session.id,
+          sub: live.principal.subject,
+          expires_at: live.principal.expiresAt,
+          session_id: live.sessionId,
         }),
       );
     }
 
     private async authenticated(accepted: Authenticated, via: 'header' | 'hello'): Promise<void> {
-      this.principal = accepted.principal;
+      const { live } = accepted;
+      this.live = live;
       this.token = accepted.token;
-      this.session = accepted.session;
-      this.lastTouchAt = options.clock.now();
-      bySession.set(accepted.session.id, this);
-      this.scheduleExpiry();
+      this.scheduleTokenExpiry();
       logger.info(
         {
-          sessionId: accepted.session.id,
-          user: accepted.principal.subject,
-          verifier: accepted.principal.verifier,
+          sessionId: live.sessionId,
+          user: live.principal.subject,
+          verifier: live.principal.verifier,
           auth: via,
           ip: this.ip,
         },
         'WebSocket authenticated',
       );
-      const connection = this;
-      const identity: UpstreamIdentity = {
-        get principal() {
-          return connection.principal ?? accepted.principal;
-        },
-        sessionId: accepted.session.id,
-      };
       try {
-        const transport = options.connector.open(identity);
-        this.upstream = transport;
-        transport.onmessage = (message) => this.toClient(message);
-        transport.onerror = (error) =>
-          logger.warn({ err: error, sessionId: accepted.session.id }, 'upstream transport error');
-        transport.onclose = () => {
-          if (this.closing) return;
-          logger.warn(
-            { sessionId: accepted.session.id, user: accepted.principal.subject },
-            'upstream MCP server exited; closing the WebSocket',
-          );
-          this.closeWith(WS_CLOSE.upstreamFailed, 'upstream_closed');
-        };
-        await transport.start();
-        // The upstream's credentials are known now: their expiry ends the connection too.
-        this.scheduleExpiry();
+        await live.connect();
       } catch (error) {
-        logger.error(
-          { err: error, sessionId: accepted.session.id },
-          'the upstream MCP server could not be started',
-        );
-        this.closeWith(WS_CLOSE.upstreamFailed, 'upstream_unavailable');
+        this.closeWith(WS_CLOSE.upstreamFailed, upstreamFailureReason(error, true));
       }
     }
 
-    private toClient(message: JSONRPCMessage): void {
+    toClient(message: JSONRPCMessage): void {
       if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
-      const data = JSON.stringify(this.diagnostics?.fromUpstream(message) ?? message);
+      const data = JSON.stringify(message);
       const waiting = this.ws.bufferedAmount;
       // The one place output can pile up: the socket's send buffer. Refusing to grow it past the bound
       // (instead of queueing elsewhere) is what keeps a client that does not read from costing memory.
@@ -552,7 +579,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         waiting + Buffer.byteLength(data) + MAX_FRAME_HEADER_BYTES > options.maxBufferedBytes
       ) {
         logger.warn(
-          { sessionId: this.session?.id, user: this.principal?.subject, bufferedBytes: waiting },
+          { sessionId: this.live?.sessionId, user: this.principal?.subject, bufferedBytes: waiting },
           'WebSocket client is not reading; closing it',
         );
         this.closeWith(WS_CLOSE.slowConsumer, 'slow_consumer');
@@ -565,55 +592,24 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     private refuseAuth(error: unknown): void {
       const [code, reason] = authFailure(error);
       if (code === WS_CLOSE.unavailable) {
-        logger.error({ err: error, sessionId: this.session?.id }, 'WebSocket authentication unavailable');
-      } else {
-        logger.info({ sessionId: this.session?.id, reason }, 'WebSocket token refused');
+        logger.error({ err: error, sessionId: this.live?.sessionId }, 'WebSocket authentication unavailable');
       }
       this.closeWith(code, reason);
     }
 
-    /** Closes the connection when its token (4401) or the upstream's credentials (4411) expire. */
-    private scheduleExpiry(): void {
-      clearTimeout(this.expiryTimer);
+    /** Closes the connection when its token expires, unless a `hello` with a fresh one came first. */
+    private scheduleTokenExpiry(): void {
+      this.cancelTokenExpiry?.();
       const principal = this.principal;
       if (principal === undefined) return;
-      const credentialsAt = this.upstream === undefined ? undefined : credentialsExpireAt(this.upstream);
-      const at = Math.min(principal.expiresAt * 1000, credentialsAt ?? Number.POSITIVE_INFINITY);
-      this.expiryTimer = setTimeout(
-        () => {
-          const now = options.clock.now();
-          if (credentialsAt !== undefined && credentialsAt <= now) {
-            return this.closeWith(WS_CLOSE.credentialsExpired, 'credentials_expired');
-          }
-          if (principal.expiresAt * 1000 > now) return this.scheduleExpiry();
-          this.closeWith(WS_CLOSE.unauthenticated, 'token_expired');
-        },
-        Math.min(Math.max(0, at - options.clock.now()), MAX_TIMER_MS),
-      );
-    }
-
-    /**
-     * Records activity on the session, at most every `sessionTouchIntervalMs`: on client messages and on
-     * heartbeats the peer answered, so only a dead connection lets its session idle out.
-     */
-    private touch(): void {
-      const { session, principal } = this;
-      const now = options.clock.now();
-      if (session === undefined || principal === undefined) return;
-      if (now - this.lastTouchAt < options.sessionTouchIntervalMs) return;
-      this.lastTouchAt = now;
-      sessions.resume(session.id, principal).catch((error: unknown) => {
-        if (isGatehouseError(error, 'ERR_SESSION_NOT_FOUND')) {
-          this.closeWith(WS_CLOSE.sessionEnded, 'session_ended');
-        } else {
-          logger.warn({ err: error, sessionId: session.id }, 'could not record WebSocket session activity');
-        }
+      this.cancelTokenExpiry = runAt(principal.expiresAt * 1000, options.clock, () => {
+        if (this.principal === principal) this.closeWith(WS_CLOSE.unauthenticated, 'token_expired');
       });
     }
 
     private clearTimers(): void {
       clearTimeout(this.helloTimer);
-      clearTimeout(this.expiryTimer);
+      this.cancelTokenExpiry?.();
     }
 
     private onClosed(code: number, reason: string): void {
@@ -621,7 +617,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       this.clearTimers();
       connections.delete(this);
       logger.info(
-        { sessionId: this.session?.id, user: this.principal?.subject, code, reason },
+        { sessionId: this.live?.sessionId, user: this.principal?.subject, code, reason },
         'WebSocket closed',
       );
       void this.release();
@@ -629,23 +625,8 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
 
     /** Stops the upstream (the stdio child exits) and ends the session; once. */
     release(): Promise<void> {
-      if (this.released !== undefined) return this.released;
-      const upstream = this.upstream;
-      this.upstream = undefined;
-      const { session, principal } = this;
-      // Ending the session does not wait for the child to exit: the user's slot is free at once.
-      this.released = Promise.all([
-        session === undefined || principal === undefined ? undefined : endSession(session, principal),
-        upstream === undefined ? undefined : stopUpstream(upstream),
-      ]).then(() => undefined);
-      return this.released;
+      return this.live?.release() ?? Promise.resolve();
     }
-  }
-
-  async function stopUpstream(upstream: Transport): Promise<void> {
-    upstream.onclose = undefined;
-    upstream.onmessage = undefined;
-    await closeUpstream(upstream, logger);
   }
 
   return {

@@ -1,31 +1,15 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-
-const ACCEPT = 'application/json, text/event-stream';
-const INIT = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-
-/** Reads the JSON-RPC messages from an SSE or JSON response body. */
-async function messages(response: Response): Promise<Array<Record<string, unknown>>> {
-  const body = await response.text();
-  if ((response.headers.get('content-type') ?? '').includes('text/event-stream')) {
-    return body
-      .split('\n')
-      .filter((line) => line.startsWith('data: ') && line.length > 6)
-      .map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>);
-  }
-  return body === '' ? [] : [JSON.parse(body) as Record<string, unknown>];
-}
+import { ACCEPT, INIT, messages } from '../helpers/mcp-http.js';
 
 describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await startTestGateway({ store: { kind: 'memory' }, sessions: { maxPerUser: 3 } });
+    gw = await startTestGateway({
+      store: { kind: 'memory' },
+      sessions: { maxPerUser: 3, onLimit: 'refuse' },
+    });
   });
   afterAll(async () => {
     await gw?.close();
@@ -129,7 +113,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect((await callTool(token, sessionId, 'whoami')).response.status).toBe(404);
   });
 
-  it('caps live sessions per user with 429 and a stable code', async () => {
+  it('onLimit refuse: caps live sessions per user with 429 and a stable code', async () => {
     const token = await gw.token('gina');
     for (let i = 0; i < 3; i++) {
       const ok = await post(INIT, { authorization: `Bearer ${token}` });

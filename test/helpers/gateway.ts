@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GatewayDeps } from '../../src/app.js';
 import { configSchema, type GatehouseConfigInput } from '../../src/config/schema.js';
 import { bundledDemoUpstream } from '../../src/demo/bundled.js';
+import type { GatewayDeps } from '../../src/edge/gateway.js';
+import { type RunningGateway, serveGateway } from '../../src/edge/serve.js';
 import { silentLogger } from '../../src/ops/logger.js';
-import { type RunningGateway, serveGateway } from '../../src/server.js';
 
 export interface TestGateway extends RunningGateway {
   readonly mcpUrl: URL;

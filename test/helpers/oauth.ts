@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 /**
  * A form-filling user agent for the sign-in pages: follows redirects by hand, keeps cookies, and
  * submits the login and consent forms the way a browser would (same fields, same order). It stops at
@@ -29,6 +30,8 @@ export type SignInUser = SignInAs & {
 export type SignInOptions = SignInUser & {
   /** Stop and return the page instead of submitting it when the page is of this kind. */
   readonly stopAt?: 'login' | 'consent';
+  /** The browser's network: another source address, say (`fetchFrom`). Default the global `fetch`. */
+  readonly fetch?: typeof fetch;
 };
 
 /** A page the user agent could not act on (an error page, say), with its status and body. */
@@ -117,7 +120,7 @@ export async function signIn(
     method: 'GET',
   };
   for (let step = 0; step < MAX_STEPS; step += 1) {
-    const response = await fetch(request.url, {
+    const response = await (options.fetch ?? fetch)(request.url, {
       method: request.method,
       redirect: 'manual',
       headers: {
@@ -176,4 +179,29 @@ export async function signIn(
     throw new UnexpectedPageError(response.status, request.url, html);
   }
   throw new Error('too many steps');
+}
+
+/** A PKCE S256 pair (RFC 7636): the verifier the client keeps and the challenge it sends. */
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+/** `/oauth/authorize` of the gateway at `base` for a code flow with PKCE, plus `extra` parameters. */
+export function authorizeUrl(
+  base: string,
+  request: { clientId: string; redirectUri: string; challenge: string; resource: string },
+  extra: Record<string, string> = {},
+): URL {
+  const url = new URL(`${base}/oauth/authorize`);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: request.clientId,
+    redirect_uri: request.redirectUri,
+    code_challenge: request.challenge,
+    code_challenge_method: 'S256',
+    resource: request.resource,
+    ...extra,
+  }).toString();
+  return url;
 }

@@ -102,11 +102,12 @@ export class RawClient {
 /** Opens a socket; rejects with the HTTP answer when the gateway refuses the upgrade. */
 export function connectRaw(
   gw: TestGateway,
-  options: { token?: string; origin?: string; protocols?: string[] } = {},
+  options: { token?: string; origin?: string; protocols?: string[]; localAddress?: string } = {},
 ): Promise<RawClient> {
   const clientOptions: ClientOptions = {
     headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
     ...(options.origin === undefined ? {} : { origin: options.origin }),
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
   };
   const ws = new WS(wsUrl(gw), options.protocols ?? ['mcp'], clientOptions);
   const client = new RawClient(ws);

@@ -22,6 +22,7 @@ describe('public API', () => {
         "configSchema",
         "createAudienceTokenMinter",
         "createCredentialCache",
+        "createEventBus",
         "createGatehouse",
         "createGateway",
         "createJwksVerifier",

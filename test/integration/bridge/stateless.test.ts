@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createInterceptorChain } from '../../../src/bridge/interceptors.js';
 import { createStatelessBridge, type StatelessBridge } from '../../../src/bridge/stateless.js';
 import { createUpstreamConnector } from '../../../src/bridge/upstream.js';
 import { bundledDemoUpstream } from '../../../src/demo/bundled.js';
 import type { Principal } from '../../../src/identity/principal.js';
 import { systemClock } from '../../../src/ops/clock.js';
+import { silentEvents } from '../../../src/ops/events.js';
 import { silentLogger } from '../../../src/ops/logger.js';
 
 const VERSION = '2026-07-28';
@@ -83,6 +85,10 @@ describe('stateless (2026-07-28) bridge', () => {
     });
     bridge = createStatelessBridge({
       connector,
+      chain: createInterceptorChain([]),
+      timeouts: { startMs: 10_000 },
+      events: silentEvents,
+      clock: systemClock,
       logger: silentLogger,
       idleMs: 60_000,
       maxBodyBytes: 1 << 20,

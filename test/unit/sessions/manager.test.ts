@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { SessionsConfig } from '../../../src/config/schema.js';
 import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
 import type { Principal } from '../../../src/identity/principal.js';
 import { createManualClock } from '../../../src/ops/clock.js';
+import { createEventBus, type GatehouseEvent } from '../../../src/ops/events.js';
 import { silentLogger } from '../../../src/ops/logger.js';
 import { createSessionManager } from '../../../src/sessions/manager.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
@@ -10,22 +12,31 @@ function principal(subject: string, issuer = 'https://issuer.test'): Principal {
   return { subject, issuer, scopes: [], claims: { sub: subject }, expiresAt: 0, verifier: 'test' };
 }
 
-function setup(
-  overrides: Partial<{ idleTimeoutMs: number; absoluteLifetimeMs: number; maxPerUser: number }> = {},
-) {
+function setup(overrides: Partial<SessionsConfig> = {}) {
   const clock = createManualClock();
   const stores = createMemoryStores();
-  const config = {
+  const config: SessionsConfig = {
     idleTimeoutMs: 1_000,
+    pendingIdleTimeoutMs: 1_000,
     absoluteLifetimeMs: 5_000,
     maxPerUser: 2,
+    onLimit: 'refuse',
     sweepIntervalMs: 1_000,
     ...overrides,
   };
-  const manager = createSessionManager({ store: stores.sessions, config, clock, logger: silentLogger });
+  const events: GatehouseEvent[] = [];
+  const bus = createEventBus(silentLogger);
+  bus.subscribe((event) => events.push(event));
+  const manager = createSessionManager({
+    store: stores.sessions,
+    config,
+    clock,
+    logger: silentLogger,
+    events: bus,
+  });
   const ended: Array<[string, string]> = [];
   manager.onEnded((id, reason) => ended.push([id, reason]));
-  return { clock, manager, ended };
+  return { clock, manager, ended, events };
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -107,6 +118,79 @@ describe('session manager', () => {
       [a.id, 'expired'],
       [b.id, 'deleted'],
     ]);
+  });
+
+  it('another user resuming a session never extends its idle time (touch is by owner, in one step)', async () => {
+    const { manager, clock } = setup();
+    const alice = principal('alice');
+    const session = await manager.open(alice, 'streamable-http', {});
+    clock.advance(900);
+    await expectCode(manager.resume(session.id, principal('mallory')), 'ERR_SESSION_NOT_FOUND');
+    clock.advance(200);
+    // Had mallory's request counted as activity, the session would live until 1_900.
+    await expectCode(manager.resume(session.id, alice), 'ERR_SESSION_NOT_FOUND');
+  });
+
+  it('evict-oldest: at the cap a new Streamable HTTP session ends the least recently used one', async () => {
+    const { manager, clock, ended, events } = setup({
+      onLimit: 'evict-oldest',
+      idleTimeoutMs: 10_000,
+      pendingIdleTimeoutMs: 10_000,
+    });
+    const alice = principal('alice');
+    const first = await manager.open(alice, 'streamable-http', {});
+    clock.advance(10);
+    const second = await manager.open(alice, 'streamable-http', {});
+    clock.advance(10);
+    await manager.resume(first.id, alice); // first is now the more recently used
+    const third = await manager.open(alice, 'streamable-http', {});
+    expect(ended).toEqual([[second.id, 'evicted']]);
+    await expectCode(manager.resume(second.id, alice), 'ERR_SESSION_NOT_FOUND');
+    expect((await manager.resume(first.id, alice)).id).toBe(first.id);
+    expect((await manager.resume(third.id, alice)).id).toBe(third.id);
+    expect(
+      events.find((event) => event.type === 'session.opened' && event.sessionId === third.id),
+    ).toMatchObject({
+      evicted: 1,
+    });
+  });
+
+  it('evict-oldest never ends a live WebSocket or SSE session: with nothing to evict, the cap refuses', async () => {
+    const { manager } = setup({ onLimit: 'evict-oldest' });
+    const alice = principal('alice');
+    await manager.open(alice, 'websocket', {});
+    await manager.open(alice, 'legacy-sse', {});
+    await expectCode(manager.open(alice, 'streamable-http', {}), 'ERR_SESSION_LIMIT');
+    await expectCode(manager.open(alice, 'websocket', {}), 'ERR_SESSION_LIMIT');
+  });
+
+  it('a session nobody came back to after initialize expires on the short pending idle time', async () => {
+    const { manager, clock } = setup({
+      idleTimeoutMs: 30_000,
+      pendingIdleTimeoutMs: 2_000,
+      absoluteLifetimeMs: 60_000,
+    });
+    const alice = principal('alice');
+    const abandoned = await manager.open(alice, 'streamable-http', {});
+    const used = await manager.open(alice, 'streamable-http', {});
+    clock.advance(1_000);
+    await manager.resume(used.id, alice, { establish: true });
+    clock.advance(1_500);
+    await expectCode(manager.resume(abandoned.id, alice), 'ERR_SESSION_NOT_FOUND');
+    clock.advance(20_000);
+    expect((await manager.resume(used.id, alice)).id).toBe(used.id);
+  });
+
+  it('ends every session of one user at once (access revoked) and tells listeners why', async () => {
+    const { manager, ended } = setup({ maxPerUser: 5 });
+    const alice = principal('alice');
+    const a = await manager.open(alice, 'streamable-http', {});
+    const b = await manager.open(alice, 'websocket', {});
+    await manager.open(principal('bob'), 'streamable-http', {});
+    expect(await manager.endAllOf('https://issuer.test#alice', 'revoked')).toBe(2);
+    expect(ended.map(([id, reason]) => `${id}:${reason}`).sort()).toEqual(
+      [`${a.id}:revoked`, `${b.id}:revoked`].sort(),
+    );
   });
 
   it('issues unguessable, header-safe ids', async () => {

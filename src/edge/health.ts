@@ -1,0 +1,47 @@
+import { Hono } from 'hono';
+import type { UpstreamProbe } from '../bridge/upstream-probe.js';
+import type { GatehouseEnv } from '../net/request-context.js';
+import type { Clock } from '../ops/clock.js';
+import type { Logger } from '../ops/logger.js';
+import type { Stores } from '../stores/ports.js';
+
+export interface HealthOptions {
+  readonly stores: Stores;
+  /** The upstream's probe; absent in library mode (the MCP server is this process). */
+  readonly upstream: UpstreamProbe | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * `/healthz`: the process answers. `/readyz`: it can serve — the store answers and the upstream can be
+ * used (a stdio command that resolves, an HTTP upstream that answers); 503 with what is wrong otherwise,
+ * so a load balancer sends no user to an instance that would only fail them.
+ */
+export function createHealthApp(options: HealthOptions): Hono<GatehouseEnv> {
+  const { stores, upstream, clock, logger } = options;
+  const app = new Hono<GatehouseEnv>();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    let store: 'ok' | 'unavailable' = 'ok';
+    try {
+      await stores.sessions.get('readiness-probe', clock.now());
+    } catch (error) {
+      logger.error({ err: error }, 'store not ready');
+      store = 'unavailable';
+    }
+    const health = await upstream?.check();
+    const ready = store === 'ok' && health?.ok !== false;
+    return c.json(
+      {
+        status: ready ? 'ready' : 'unavailable',
+        store: { kind: stores.kind, status: store },
+        ...(health !== undefined && {
+          upstream: health.ok ? { status: 'ok' } : { status: 'unavailable', reason: health.reason },
+        }),
+      },
+      ready ? 200 : 503,
+    );
+  });
+  return app;
+}

@@ -1,0 +1,150 @@
+import type { MiddlewareHandler } from 'hono';
+import { GatehouseError } from '../errors/gatehouse-error.js';
+import { OAuthError } from '../errors/oauth-error.js';
+import type { Principal } from '../identity/principal.js';
+import { clientAddressOf, type GatehouseEnv } from '../net/request-context.js';
+import type { EventBus } from '../ops/events.js';
+import type { RevocationList } from '../tokens/revocation.js';
+import { type Authenticated, authenticate, type BearerVerifier } from './bearer.js';
+import { createOriginPolicy } from './origin.js';
+
+/** Where a request came in; named in `guard.refused` events. */
+export type GuardTransport = 'streamable-http' | 'legacy-sse' | 'websocket' | 'library';
+
+/** How a request reached the guard: the only facts it judges besides the token. */
+export interface GuardRequest {
+  readonly origin: string | undefined;
+  readonly authorization: string | undefined;
+  readonly clientAddress: string;
+  readonly transport: GuardTransport;
+}
+
+export interface GuardOptions {
+  /** Verifies bearer tokens (the verification cache: signature, issuer, audience, expiry, algorithm). */
+  readonly verifier: BearerVerifier;
+  /** Revoked tokens Gatehouse issued; absent when Gatehouse issues none (resource-server mode). */
+  readonly revocations?: RevocationList | undefined;
+  /** Whether a verified principal came from a token Gatehouse issued (only those can be revoked here). */
+  readonly isOwnToken: (principal: Principal) => boolean;
+  /** Scopes every request needs; a token lacking one gets 403 `insufficient_scope`. */
+  readonly requiredScopes: readonly string[];
+  /** Browser origins allowed besides loopback (requests without `Origin` are not from a browser). */
+  readonly allowedOrigins: readonly string[];
+  readonly events: EventBus;
+}
+
+/** What the guard middleware sets on the context. */
+export interface GuardVariables {
+  readonly principal: Principal;
+  /** Whether the token's verification came from the cache (diagnostics). */
+  readonly cacheHit: boolean;
+}
+
+export type GuardedEnv = GatehouseEnv & { Variables: GuardVariables };
+
+/**
+ * The resource server's one guard: Origin (DNS-rebinding defence, MCP transports spec), the bearer token
+ * (RFC 6750 header only), the verification cache, the revocation set and the required scopes. The MCP
+ * endpoint uses it as middleware; the WebSocket upgrade, legacy SSE and library mode call `admit` — the
+ * same code, so all refuse alike. Every refusal is reported once, as a `guard.refused` event.
+ */
+export interface Guard {
+  /** Checks Origin, then the token; throws `OAuthError` / `GatehouseError` for the renderer. */
+  admit(request: GuardRequest): Promise<Authenticated>;
+  /** The Origin check alone (a WebSocket upgrade without a token, which authenticates later). */
+  checkOrigin(request: Pick<GuardRequest, 'origin' | 'clientAddress' | 'transport'>): void;
+  /** The token check alone, for a token that arrived another way (a WebSocket `hello`, each later message). */
+  authenticate(
+    token: string,
+    request: Pick<GuardRequest, 'clientAddress' | 'transport'>,
+  ): Promise<Authenticated>;
+  /** Hono middleware: `admit`s the request and sets `principal` and `cacheHit` on the context. */
+  middleware(transport: GuardTransport): MiddlewareHandler<GuardedEnv>;
+}
+
+/**
+ * `verifier`, with tokens Gatehouse issued refused once revoked. Revocation is checked after the
+ * verification cache, so a cached verification never outlives a revocation; `sync` first picks up what
+ * another process (the CLI, another instance) wrote to the store.
+ */
+export function withRevocation(
+  verifier: BearerVerifier,
+  revocations: RevocationList | undefined,
+  isOwnToken: (principal: Principal) => boolean,
+): BearerVerifier {
+  if (revocations === undefined) return verifier;
+  return {
+    async verify(token) {
+      const result = await verifier.verify(token);
+      if (isOwnToken(result.principal)) {
+        await revocations.sync();
+        if (revocations.isRevoked(result.principal.claims)) {
+          throw new OAuthError('invalid_token', { reason: 'token_revoked', description: 'token revoked' });
+        }
+      }
+      return result;
+    },
+  };
+}
+
+export function createGuard(options: GuardOptions): Guard {
+  const { verifier, revocations, events } = options;
+  const isOriginAllowed = createOriginPolicy(options.allowedOrigins);
+  const requiredScopes = [...options.requiredScopes];
+
+  const checked = withRevocation(verifier, revocations, options.isOwnToken);
+
+  function refused(error: unknown, request: Pick<GuardRequest, 'clientAddress' | 'transport'>): unknown {
+    if (error instanceof OAuthError || error instanceof GatehouseError) {
+      events.emit({
+        type: 'guard.refused',
+        error: error.code,
+        ...(error instanceof OAuthError && error.reason !== undefined && { reason: error.reason }),
+        status: error.status,
+        ip: request.clientAddress,
+        transport: request.transport,
+      });
+    }
+    return error;
+  }
+
+  function checkOrigin(request: Pick<GuardRequest, 'origin' | 'clientAddress' | 'transport'>): void {
+    if (!isOriginAllowed(request.origin)) {
+      throw refused(new GatehouseError('ERR_ORIGIN_FORBIDDEN', 'Origin not allowed'), request);
+    }
+  }
+
+  async function admit(request: GuardRequest): Promise<Authenticated> {
+    checkOrigin(request);
+    try {
+      return await authenticate(request.authorization, checked, requiredScopes);
+    } catch (error) {
+      throw refused(error, request);
+    }
+  }
+
+  return {
+    admit,
+    checkOrigin,
+    async authenticate(token, request) {
+      try {
+        return await authenticate(`Bearer ${token}`, checked, requiredScopes);
+      } catch (error) {
+        throw refused(error, request);
+      }
+    },
+    middleware(transport) {
+      return async (c, next) => {
+        const { principal, cacheHit } = await admit({
+          origin: c.req.header('origin'),
+          authorization: c.req.header('authorization'),
+          clientAddress: clientAddressOf(c),
+          transport,
+        });
+        c.set('principal', principal);
+        c.set('cacheHit', cacheHit);
+        await next();
+      };
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/ops/logger.js';
+import type { Stores } from '../../src/stores/ports.js';
+import { createSqliteStores } from '../../src/stores/sqlite/index.js';
+import { guarded } from '../../src/stores/sqlite/store-error.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** A real SQLite failure, as the adapter reports it (`ERR_STORE_UNAVAILABLE` with `details.sqliteCode`). */
+function failingSqlite(): Promise<never> {
+  const db = new Database(':memory:');
+  return guarded(() => db.prepare('SELECT * FROM sessions_that_do_not_exist').all()) as Promise<never>;
+}
+
+describe('server errors are answered without their internals, with a request id that the log also carries', () => {
+  let gw: TestGateway | undefined;
+  let dir: string | undefined;
+  let stores: Stores | undefined;
+  afterEach(async () => {
+    await gw?.close();
+    await stores?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    gw = undefined;
+  });
+
+  async function start(): Promise<{ running: TestGateway; logs: () => Array<Record<string, unknown>> }> {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-errors-'));
+    stores = createSqliteStores({ path: join(dir, 'gatehouse.db') });
+    // The session and code stores fail the way a broken disk makes SQLite fail.
+    const broken: Stores = {
+      ...stores,
+      sessions: { ...stores.sessions, create: failingSqlite },
+      ephemeral: { ...stores.ephemeral, put: failingSqlite },
+    };
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(chunk, _encoding, callback) {
+          lines.push(chunk.toString());
+          callback();
+        },
+      }),
+    });
+    gw = await startTestGateway({ store: { kind: 'memory' } }, { stores: broken, logger });
+    return {
+      running: gw,
+      logs: () =>
+        lines.flatMap((line) =>
+          line
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        ),
+    };
+  }
+
+  it('the MCP endpoint: 503 server_error with a request id; no SQLite code, no message from inside', async () => {
+    const { running, logs } = await start();
+    const response = await fetch(running.mcpUrl, {
+      method: 'POST',
+      headers: {
+        accept: 'application/json, text/event-stream',
+        'content-type': 'application/json',
+        authorization: `Bearer ${await running.token('alice')}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
+      }),
+    });
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(text).not.toMatch(/sqlite|SQLITE|no such table|store failed/i);
+    const body = JSON.parse(text) as {
+      error: { code: number; message: string; data: { code: string; requestId: string } };
+    };
+    expect(body.error.code).toBe(-32603);
+    expect(body.error.data.code).toBe('server_error');
+    expect(body.error.data.requestId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    const logged = logs().find((line) => line.requestId === body.error.data.requestId);
+    expect(logged?.err).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+  });
+
+  it('the sign-in pages: a page naming the request id, not the cause', async () => {
+    const { running } = await start();
+    const register = await fetch(`${running.gateway.urls.publicUrl}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' }),
+    });
+    const { client_id } = (await register.json()) as { client_id: string };
+    const authorize = new URL(`${running.gateway.urls.publicUrl}/oauth/authorize`);
+    authorize.search = new URLSearchParams({
+      response_type: 'code',
+      client_id,
+      redirect_uri: 'http://127.0.0.1:9/cb',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      resource: running.gateway.urls.resource,
+    }).toString();
+    const page = await fetch(authorize, { redirect: 'manual' });
+    expect(page.status).toBe(503);
+    const html = await page.text();
+    expect(html).not.toMatch(/sqlite|no such table|ERR_STORE_UNAVAILABLE/i);
+    expect(html).toMatch(/request [A-Za-z0-9_-]{16}/);
+  });
+});
