@@ -1,6 +1,12 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command, CommanderError } from 'commander';
+import {
+  type AccountRevocation,
+  type AccountRevocationReason,
+  revokeAccountAccess,
+} from '../admin/accounts.js';
+import { gatewayUrls } from '../config/urls.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
 import {
   createLocalAccounts,
@@ -54,7 +60,7 @@ export function registerUsers(program: Command): void {
       .option('--name <name>', 'display name')
       .option('--password-stdin', 'read the password from standard input instead of prompting'),
   ).action((username: string, flags: AddFlags) =>
-    withAccounts(flags, async (accounts) => {
+    withAccounts(flags, async ({ accounts }) => {
       const normalized = normalizeUsername(username);
       if ((await accounts.find(normalized)) !== undefined) {
         throw new GatehouseError('ERR_USER_EXISTS', `the username "${normalized}" is taken`);
@@ -76,7 +82,7 @@ export function registerUsers(program: Command): void {
       .description('list accounts (never their passwords)')
       .option('--json', 'print JSON instead of a table'),
   ).action((flags: ListFlags) =>
-    withAccounts(flags, async (accounts) => {
+    withAccounts(flags, async ({ accounts }) => {
       const list = await accounts.list();
       process.stdout.write(
         flags.json === true ? `${JSON.stringify(list.map(toJson), null, 2)}\n` : table(list),
@@ -85,29 +91,69 @@ export function registerUsers(program: Command): void {
   );
 
   withConfigFlags(
-    users.command('remove').description('delete an account').argument('<username>', 'login name'),
+    users
+      .command('remove')
+      .description('delete an account and sign it out everywhere')
+      .argument('<username>', 'login name'),
   ).action((username: string, flags: CliConfigFlags) =>
-    withAccounts(flags, async (accounts) => {
-      await accounts.remove(username);
-      process.stdout.write(`removed user ${normalizeUsername(username)}\n`);
+    withAccounts(flags, async ({ accounts, revoke }) => {
+      const account = await accounts.remove(username);
+      const revoked = await revoke(account, 'removed');
+      process.stdout.write(`removed user ${account.username}; ${describeRevocation(revoked)}\n`);
     }),
   );
 
   withConfigFlags(
     users
       .command('passwd')
-      .description('set a new password (also lifts a login lockout)')
+      .description('set a new password and sign the account out everywhere')
       .argument('<username>', 'login name')
       .option('--password-stdin', 'read the password from standard input instead of prompting'),
   ).action((username: string, flags: PasswordFlags) =>
-    withAccounts(flags, async (accounts) => {
-      const account = await accounts.find(username);
-      if (account === undefined) throw new GatehouseError('ERR_USER_NOT_FOUND', 'no such user');
+    withAccounts(flags, async ({ accounts, revoke }) => {
+      const existing = await accounts.find(username);
+      if (existing === undefined) throw new GatehouseError('ERR_USER_NOT_FOUND', 'no such user');
       const password = await readNewPassword(flags);
-      await accounts.setPassword(account.username, password);
-      process.stdout.write(`password changed for ${account.username}\n`);
+      const account = await accounts.setPassword(existing.username, password);
+      const revoked = await revoke(account, 'password_changed');
+      process.stdout.write(`password changed for ${account.username}; ${describeRevocation(revoked)}\n`);
     }),
   );
+
+  withConfigFlags(
+    users
+      .command('disable')
+      .description('stop an account from signing in, and sign it out everywhere')
+      .argument('<username>', 'login name'),
+  ).action((username: string, flags: CliConfigFlags) =>
+    withAccounts(flags, async ({ accounts, revoke }) => {
+      const account = await accounts.setDisabled(username, true);
+      const revoked = await revoke(account, 'disabled');
+      process.stdout.write(`disabled user ${account.username}; ${describeRevocation(revoked)}\n`);
+    }),
+  );
+
+  withConfigFlags(
+    users
+      .command('enable')
+      .description('let a disabled account sign in again')
+      .argument('<username>', 'login name'),
+  ).action((username: string, flags: CliConfigFlags) =>
+    withAccounts(flags, async ({ accounts }) => {
+      const account = await accounts.setDisabled(username, false);
+      process.stdout.write(`enabled user ${account.username}\n`);
+    }),
+  );
+}
+
+/** "signed out everywhere: 2 grants revoked, 1 live session ended, 1 consent forgotten" */
+function describeRevocation(revoked: AccountRevocation): string {
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  return `signed out everywhere: ${count(revoked.grants, 'grant', 'grants')} revoked, ${count(
+    revoked.sessions,
+    'live session',
+    'live sessions',
+  )} ended, ${count(revoked.consents, 'consent', 'consents')} forgotten`;
 }
 
 function withConfigFlags(command: Command): Command {
@@ -116,10 +162,17 @@ function withConfigFlags(command: Command): Command {
     .option('--data-dir <dir>', 'where the database lives (default ./.gatehouse)');
 }
 
+/** The accounts of the configured store, and the way to take an account's access away. */
+interface AccountsContext {
+  readonly accounts: LocalAccounts;
+  /** Revokes the account's grants, consents and live sessions (see `revokeAccountAccess`). */
+  revoke(account: LocalAccount, why: AccountRevocationReason): Promise<AccountRevocation>;
+}
+
 /** Opens the configured stores around `action`; reports refusals as exit 1 and usage errors as exit 2. */
 async function withAccounts(
   flags: CliConfigFlags,
-  action: (accounts: LocalAccounts) => Promise<void>,
+  action: (context: AccountsContext) => Promise<void>,
 ): Promise<void> {
   const config = loadCliConfig(flags);
   if (config.store.kind === 'memory') {
@@ -129,8 +182,19 @@ async function withAccounts(
     );
   }
   const stores = openStores(config);
+  const accounts = createLocalAccounts({
+    users: stores.users,
+    counters: stores.counters,
+    clock: systemClock,
+  });
+  const revocation = {
+    stores,
+    issuer: gatewayUrls(config).issuer,
+    accessTokenTtlSeconds: config.authorizationServer.accessTokenTtlSeconds,
+    clock: systemClock,
+  };
   try {
-    await action(createLocalAccounts({ users: stores.users, counters: stores.counters, clock: systemClock }));
+    await action({ accounts, revoke: (account, why) => revokeAccountAccess(revocation, account.id, why) });
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`gatehouse: ${error.message}\n`);
@@ -242,18 +306,20 @@ function toJson(account: LocalAccount): Record<string, unknown> {
     name: account.name ?? null,
     createdAt: new Date(account.createdAt).toISOString(),
     updatedAt: new Date(account.updatedAt).toISOString(),
+    disabledAt: account.disabledAt === undefined ? null : new Date(account.disabledAt).toISOString(),
   };
 }
 
 function table(accounts: readonly LocalAccount[]): string {
   if (accounts.length === 0) return 'no users\n';
   const rows = [
-    ['USERNAME', 'ID', 'EMAIL', 'NAME', 'CREATED'],
+    ['USERNAME', 'ID', 'EMAIL', 'NAME', 'STATE', 'CREATED'],
     ...accounts.map((a) => [
       a.username,
       a.id,
       a.email ?? '-',
       a.name ?? '-',
+      a.disabledAt === undefined ? 'enabled' : 'disabled',
       new Date(a.createdAt).toISOString().slice(0, 10),
     ]),
   ];

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { GatehouseError } from '../errors/gatehouse-error.js';
+import { addressLimitKey } from '../net/client-address.js';
 import type { Clock } from '../ops/clock.js';
 import type { CounterStore, UserRecord, UserStore } from '../stores/ports.js';
 import {
@@ -13,13 +14,13 @@ import {
 } from './password.js';
 
 /** A local account as callers see it: the stored record without its password hash. */
-export type LocalAccount = Omit<UserRecord, 'passwordHash'>;
+export type LocalAccount = Omit<UserRecord, 'passwordHash' | 'credentialsChangedAt'>;
 
 export interface LoginThrottleOptions {
-  /** Failed logins one username may have per window before it is throttled. Default 5. */
-  readonly maxFailuresPerUsername?: number;
-  /** Failed logins one client IP may have per window before it is throttled. Default 50. */
-  readonly maxFailuresPerIp?: number;
+  /** Failed logins for one username from one client address per window before that pair is throttled. Default 5. */
+  readonly maxFailuresPerUsernameAndAddress?: number;
+  /** Failed logins from one client address per window, whatever the username. Default 50. */
+  readonly maxFailuresPerAddress?: number;
   /** Length of the fixed counting window, in milliseconds. Default 15 min. */
   readonly windowMs?: number;
 }
@@ -41,7 +42,7 @@ export interface AddAccountInput {
 }
 
 export interface AuthenticateContext {
-  /** The client's address, as the trusted proxy configuration resolved it. */
+  /** The client's address, as `server.trustedProxies` resolved it (counted per IPv4 address or IPv6 /64). */
   readonly ip: string;
 }
 
@@ -55,12 +56,25 @@ export type AuthenticateResult =
 export interface LocalAccounts {
   /** Creates an account. Throws `ERR_USERNAME_INVALID`, `ERR_PASSWORD_POLICY`, `ERR_BAD_REQUEST`, `ERR_USER_EXISTS`. */
   add(input: AddAccountInput): Promise<LocalAccount>;
-  /** Checks a login, with throttling per username and per client IP. Never throws for bad credentials. */
+  /**
+   * Checks a login, throttled per username *and* client address and per address. Never per username
+   * alone: then anyone could lock a person out by failing on purpose. Never throws for bad credentials.
+   */
   authenticate(username: string, password: string, context: AuthenticateContext): Promise<AuthenticateResult>;
-  /** Replaces a password and lifts the username's throttle. Throws `ERR_USER_NOT_FOUND`, `ERR_PASSWORD_POLICY`. */
-  setPassword(username: string, password: string): Promise<void>;
-  /** Deletes an account. Throws `ERR_USER_NOT_FOUND`. */
-  remove(username: string): Promise<void>;
+  /**
+   * Replaces a password; every sign-in, code and grant made with the old one stops counting (see
+   * {@link isActive}). Returns the account. Throws `ERR_USER_NOT_FOUND`, `ERR_PASSWORD_POLICY`.
+   */
+  setPassword(username: string, password: string): Promise<LocalAccount>;
+  /** Deletes an account and returns what it was. Throws `ERR_USER_NOT_FOUND`. */
+  remove(username: string): Promise<LocalAccount>;
+  /** Disables (or enables again) an account: a disabled one cannot sign in. Throws `ERR_USER_NOT_FOUND`. */
+  setDisabled(username: string, disabled: boolean): Promise<LocalAccount>;
+  /**
+   * Whether what the user `id` authenticated at `authTime` (a sign-in, and the codes, grants and tokens
+   * that came of it) still counts: the account exists, is enabled, and its password has not changed since.
+   */
+  isActive(id: string, authTime: number): Promise<boolean>;
   /** Every account, ordered by username. */
   list(): Promise<LocalAccount[]>;
   /** The account with this username (normalised first), or `undefined`. */
@@ -74,7 +88,11 @@ const EMAIL_MAX_LENGTH = 254;
 const NAME_MAX_LENGTH = 200;
 const CONTROL_CHARACTERS = /\p{Cc}/u;
 
-const DEFAULT_THROTTLE = { maxFailuresPerUsername: 5, maxFailuresPerIp: 50, windowMs: 15 * 60_000 };
+const DEFAULT_THROTTLE = {
+  maxFailuresPerUsernameAndAddress: 5,
+  maxFailuresPerAddress: 50,
+  windowMs: 15 * 60_000,
+};
 
 /**
  * The canonical form of a username: trimmed, NFKC, lower case, 1–64 characters of `a-z 0-9 . _ @ + -`.
@@ -133,6 +151,7 @@ function toAccount(user: UserRecord): LocalAccount {
     ...(user.name === undefined ? {} : { name: user.name }),
     createdAt: user.createdAt,
     updatedAt: user.updatedAt,
+    ...(user.disabledAt === undefined ? {} : { disabledAt: user.disabledAt }),
   };
 }
 
@@ -142,13 +161,15 @@ function notFound(): GatehouseError {
 
 /**
  * Local username/password accounts: the embedded default login. Passwords are hashed with scrypt
- * (see `password.ts`); logins are throttled with fixed-window counters per username and per client IP.
+ * (see `password.ts`); logins are throttled with fixed-window counters per username from one client
+ * address, and per client address.
  *
- * Per username, an attempt is counted before its password is checked and the count is reset by a
- * success, so the limit holds exactly even for concurrent attempts. Per IP only failures count (a
- * success must not refund an attacker's budget, and shared NATs must not be throttled by successes):
- * the IP is checked before, counted after a failure, and checked again before a success is revealed, so
- * a burst that was in flight when the budget ran out learns nothing from its late successes.
+ * Per username and address, an attempt is counted before its password is checked and the count is
+ * reset by a success, so the limit holds exactly even for concurrent attempts; an attacker elsewhere
+ * spends their own budget, never the user's. Per address only failures count (a success must not refund
+ * an attacker's budget, and shared NATs must not be throttled by successes): the address is checked
+ * before, counted after a failure, and checked again before a success is revealed, so a burst that was
+ * in flight when the budget ran out learns nothing from its late successes.
  *
  * @example
  * ```ts
@@ -162,17 +183,18 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
   const hashOptions: PasswordHashOptions = { params: resolveScryptParams(options.hashOptions) };
   const throttle = options.throttle ?? {};
   const maxPerUsername = positiveInteger(
-    'maxFailuresPerUsername',
-    throttle.maxFailuresPerUsername ?? DEFAULT_THROTTLE.maxFailuresPerUsername,
+    'maxFailuresPerUsernameAndAddress',
+    throttle.maxFailuresPerUsernameAndAddress ?? DEFAULT_THROTTLE.maxFailuresPerUsernameAndAddress,
   );
   const maxPerIp = positiveInteger(
-    'maxFailuresPerIp',
-    throttle.maxFailuresPerIp ?? DEFAULT_THROTTLE.maxFailuresPerIp,
+    'maxFailuresPerAddress',
+    throttle.maxFailuresPerAddress ?? DEFAULT_THROTTLE.maxFailuresPerAddress,
   );
   const windowMs = positiveInteger('windowMs', throttle.windowMs ?? DEFAULT_THROTTLE.windowMs);
 
-  const usernameKey = (username: string): string => `login-failures:user:${username}`;
-  const ipKey = (ip: string): string => `login-failures:ip:${ip}`;
+  const usernameKey = (username: string, ip: string): string =>
+    `login-failures:user:${username}:from:${addressLimitKey(ip)}`;
+  const ipKey = (ip: string): string => `login-failures:ip:${addressLimitKey(ip)}`;
 
   const throttled = (resetAt: number, now: number): AuthenticateResult => ({
     ok: false,
@@ -195,7 +217,7 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
   /** Upgrades a hash made with weaker parameters, unless the password changed meanwhile. */
   const rehash = async (user: UserRecord, password: string): Promise<void> => {
     const upgraded = await hashPassword(password, hashOptions);
-    await users.setPassword(user.id, upgraded, clock.now(), user.passwordHash);
+    await users.rehash(user.id, upgraded, clock.now(), user.passwordHash);
   };
 
   return {
@@ -214,6 +236,7 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
         passwordHash,
         createdAt: now,
         updatedAt: now,
+        credentialsChangedAt: now,
       };
       // The store's unique username is the arbiter: of concurrent adds exactly one is created.
       if (!(await users.create(user))) {
@@ -229,7 +252,7 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
       const username = tryNormalizeUsername(rawUsername);
       if (username !== undefined) {
         const now = clock.now();
-        const attempt = await counters.increment(usernameKey(username), windowMs, now);
+        const attempt = await counters.increment(usernameKey(username, ip), windowMs, now);
         if (attempt.count > maxPerUsername) return throttled(attempt.resetAt, now);
       }
 
@@ -240,14 +263,15 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
           ? username !== undefined && (await dummyVerify(password, hashOptions))
           : await verifyPassword(password, user.passwordHash);
 
-      if (!verified || user === undefined) {
+      // A disabled account answers like a wrong password: its state is nobody's business.
+      if (!verified || user === undefined || user.disabledAt !== undefined) {
         await counters.increment(ipKey(ip), windowMs, clock.now());
         return { ok: false, reason: 'invalid_credentials' };
       }
       const lateLimit = await ipThrottle(ip);
       if (lateLimit !== undefined) return lateLimit;
 
-      await counters.reset(usernameKey(user.username));
+      await counters.reset(usernameKey(user.username, ip));
       if (needsRehash(user.passwordHash, hashOptions)) await rehash(user, password);
       return { ok: true, user: toAccount(user) };
     },
@@ -257,13 +281,25 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
       checkPasswordPolicy(password);
       const passwordHash = await hashPassword(password, hashOptions);
       if (!(await users.setPassword(user.id, passwordHash, clock.now()))) throw notFound();
-      // An administrator's reset is also the way to lift a lockout.
-      await counters.reset(usernameKey(user.username));
+      return toAccount(user);
     },
 
     async remove(username) {
       const user = await requireUser(username);
       if (!(await users.delete(user.id))) throw notFound();
+      return toAccount(user);
+    },
+
+    async setDisabled(username, disabled) {
+      const user = await requireUser(username);
+      const updated = await users.setDisabled(user.id, disabled, clock.now());
+      if (updated === undefined) throw notFound();
+      return toAccount(updated);
+    },
+
+    async isActive(id, authTime) {
+      const user = await users.get(id);
+      return user !== undefined && user.disabledAt === undefined && authTime >= user.credentialsChangedAt;
     },
 
     async list() {

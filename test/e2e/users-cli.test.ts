@@ -100,7 +100,7 @@ describe('gatehouse users', () => {
     ]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      /^USERNAME +ID +EMAIL +NAME +CREATED\nalice +usr_\S+ +alice@example\.com +Alice Liddell +\d{4}-\d\d-\d\d\n$/,
+      /^USERNAME +ID +EMAIL +NAME +STATE +CREATED\nalice +usr_\S+ +alice@example\.com +Alice Liddell +enabled +\d{4}-\d\d-\d\d\n$/,
     );
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
@@ -111,6 +111,7 @@ describe('gatehouse users', () => {
         name: 'Alice Liddell',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        disabledAt: null,
       },
     ]);
     for (const output of [added, listed, json]) {
@@ -124,7 +125,9 @@ describe('gatehouse users', () => {
       'a new passphrase',
     );
     expect(changed.code).toBe(0);
-    expect(changed.stdout).toBe('password changed for alice\n');
+    expect(changed.stdout).toBe(
+      'password changed for alice; signed out everywhere: 0 grants revoked, 0 live sessions ended, 0 consents forgotten\n',
+    );
     const [oldPassword, newPassword] = await withAccounts(dataDir, (accounts) =>
       Promise.all([
         accounts.authenticate('alice', PASSWORD, { ip: '127.0.0.1' }),
@@ -136,7 +139,9 @@ describe('gatehouse users', () => {
 
     const removed = await run(['users', 'remove', 'alice', ...flags], cwd);
     expect(removed.code).toBe(0);
-    expect(removed.stdout).toBe('removed user alice\n');
+    expect(removed.stdout).toBe(
+      'removed user alice; signed out everywhere: 0 grants revoked, 0 live sessions ended, 0 consents forgotten\n',
+    );
     expect(await withAccounts(dataDir, (accounts) => accounts.list())).toEqual([]);
   });
 
