@@ -1,0 +1,60 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { CLI_ENTRY, TSX_LOADER } from '../../helpers/cli.js';
+
+/** A `gatehouse serve` child process, run from source like `runCli` runs the other commands. */
+export interface ServeProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** The MCP endpoint its banner printed. */
+  readonly mcpUrl: string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal) once the process has exited. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+}
+
+/** The process exited (or timed out) before printing its banner. */
+export class ServeRefused extends Error {
+  constructor(
+    readonly code: number | NodeJS.Signals | 'timeout',
+    readonly stderr: string,
+  ) {
+    super(`gatehouse serve did not start (${code}): ${stderr.slice(0, 500)}`);
+    this.name = 'ServeRefused';
+  }
+}
+
+/**
+ * Starts `gatehouse serve …args` and resolves once its banner names the MCP endpoint; rejects with
+ * {@link ServeRefused} if it exits first or prints nothing within `timeoutMs` (then it is killed).
+ */
+export function startServe(
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, 'serve', ...args], {
+    cwd: options.cwd,
+    env: options.env,
+  });
+  let stderr = '';
+  const exited = new Promise<number | NodeJS.Signals>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ServeRefused('timeout', stderr));
+    }, options.timeoutMs ?? 30_000);
+    child.stdout.resume();
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const url = /MCP endpoint:\s+(\S+)/.exec(stderr)?.[1];
+      if (url !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, mcpUrl: url, stderr: () => stderr, exited });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new ServeRefused(code, stderr));
+    });
+  });
+}
