@@ -1,10 +1,8 @@
 import type { GatehouseConfig } from '../config/schema.js';
 import { gatewayUrls } from '../config/urls.js';
 import { type Clock, systemClock } from '../ops/clock.js';
-import { buildVerifier } from '../tokens/build-verifier.js';
+import { gatewayVerifiers } from '../tokens/build-verifier.js';
 import type { KeyStore } from '../tokens/keys.js';
-import { createLocalVerifier } from '../tokens/local-verifier.js';
-import type { TokenVerifier } from '../tokens/verifier.js';
 import { authorizationServerCheck } from './authorization-server.js';
 import type { DescribedSecret, DoctorCheck, DoctorStatus } from './check.js';
 import { configCheck, modeCheck, productionCheck } from './configuration.js';
@@ -118,35 +116,16 @@ export async function runDoctor(config: GatehouseConfig, options: DoctorOptions 
     }
 
     if (options.token !== undefined) {
-      const verifiers = gatewayVerifiers(config, keys, clock);
+      const urls = gatewayUrls(config);
+      const verifiers = gatewayVerifiers(
+        config,
+        keys && { keys, issuer: urls.issuer, audience: urls.resource },
+        clock,
+      ).all;
       checks.push(await tokenCheck(options.token, { verifiers, hs256, expectations, clock }));
     }
   } finally {
     await opened.stores?.close();
   }
   return { ok: !checks.some((check) => check.status === 'fail'), mode: config.mode, checks };
-}
-
-/** The verifiers a request's token meets at the gateway, in the gateway's order, built the gateway's way. */
-function gatewayVerifiers(
-  config: GatehouseConfig,
-  keys: KeyStore | undefined,
-  clock: Clock,
-): TokenVerifier[] {
-  const urls = gatewayUrls(config);
-  const verifiers: TokenVerifier[] = [];
-  if (keys !== undefined) {
-    verifiers.push(
-      createLocalVerifier({
-        keys,
-        issuer: urls.issuer,
-        audience: urls.resource,
-        clockToleranceSeconds: config.auth.clockToleranceSeconds,
-        refuseDevelopmentTokens: config.mode === 'production',
-        clock,
-      }),
-    );
-  }
-  for (const verifier of config.auth.verifiers) verifiers.push(buildVerifier(verifier, config, clock));
-  return verifiers;
 }

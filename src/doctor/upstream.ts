@@ -22,7 +22,9 @@ export async function upstreamCheck(config: GatehouseConfig, clock: Clock): Prom
     details: { reason: health.reason },
     hints:
       upstream.kind === 'stdio'
-        ? ['check upstream.command (an absolute path, or a name on the PATH of upstream.env) and its permissions']
+        ? [
+            'check upstream.command (an absolute path, or a name on the PATH of upstream.env) and its permissions',
+          ]
         : ['start the upstream, or check upstream.url; /readyz answers 503 until it answers'],
   };
 }

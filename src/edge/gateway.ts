@@ -37,7 +37,7 @@ import { createMemoryRateLimiter } from '../ops/ratelimit.js';
 import { createSessionManager, type SessionManager, startSweeper } from '../sessions/manager.js';
 import { openStores } from '../stores/open.js';
 import type { Stores } from '../stores/ports.js';
-import { buildVerifier } from '../tokens/build-verifier.js';
+import { gatewayVerifiers } from '../tokens/build-verifier.js';
 import { createVerificationCache, type VerificationCache } from '../tokens/cache.js';
 import type { KeyStore } from '../tokens/keys.js';
 import { createLocalVerifier } from '../tokens/local-verifier.js';
@@ -176,19 +176,10 @@ export async function createGateway(
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
   const signer = createTokenSigner({ keys, issuer: urls.issuer, clock });
 
-  const localVerifier = createLocalVerifier({
-    keys,
-    issuer: urls.issuer,
-    audience: urls.resource,
-    clockToleranceSeconds: config.auth.clockToleranceSeconds,
-    refuseDevelopmentTokens: config.mode === 'production',
-    clock,
-  });
+  const built = gatewayVerifiers(config, { keys, issuer: urls.issuer, audience: urls.resource }, clock);
+  const localVerifier = built.local as TokenVerifier;
   const isOwnToken = (principal: Principal) => principal.verifier === localVerifier.name;
-  const verifiers: TokenVerifier[] = [
-    localVerifier,
-    ...config.auth.verifiers.map((verifier) => buildVerifier(verifier, config, clock)),
-  ];
+  const verifiers = built.all;
   const verification = createVerificationCache({
     verifiers,
     maxEntries: config.auth.cacheMaxEntries,

@@ -1,14 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSafeFetch } from '../../src/net/safe-fetch.js';
 import { createLogger, type Logger } from '../../src/ops/logger.js';
+import { loopbackCertificate } from '../helpers/certificate.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { text } from '../helpers/mcp.js';
 import { type PageStop, signIn } from '../helpers/oauth.js';
@@ -18,36 +15,6 @@ const USERNAME = 'frank';
 const PASSWORD = 'a long and perfectly fine passphrase';
 const CLIENT_NAME = 'Gatehouse CIMD test';
 const REDIRECT_URI = 'http://127.0.0.1:53682/callback';
-
-/** A self-signed certificate for `localhost` and `127.0.0.1`, valid for a day, in a temp dir. */
-function makeCertificate(dir: string): { cert: string; key: string } {
-  const certPath = join(dir, 'cert.pem');
-  const keyPath = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
-}
 
 /** The client's web host: serves its metadata documents over HTTPS on 127.0.0.1 and counts what reaches it. */
 interface DocumentServer {
@@ -127,15 +94,13 @@ function clientDocument(clientId: string): Record<string, unknown> {
  * certificate) instead of the client registering.
  */
 describe('v2 SDK client with a Client ID Metadata Document', () => {
-  let certDir: string;
   let documents: DocumentServer;
   let gw: TestGateway;
   let log: ReturnType<typeof capturingLogger>;
   let userId: string;
 
   beforeAll(async () => {
-    certDir = mkdtempSync(join(tmpdir(), 'gatehouse-cimd-cert-'));
-    const tls = makeCertificate(certDir);
+    const tls = loopbackCertificate();
     documents = await startDocumentServer(tls);
     log = capturingLogger();
     gw = await startTestGateway(
@@ -153,7 +118,6 @@ describe('v2 SDK client with a Client ID Metadata Document', () => {
   afterAll(async () => {
     await gw?.close();
     await documents?.close();
-    if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
   });
 
   /** Lets the SDK discover and start authorizing against `target`; returns the authorization URL it opened. */

@@ -20,21 +20,27 @@ async function upstreamCheckOf(upstream: GatehouseConfigInput['upstream']) {
 
 describe('gatehouse doctor checks the upstream as serve and /readyz do', () => {
   it('fails a stdio command that is not on the PATH, and passes one that is', async () => {
-    expect(await upstreamCheckOf({ kind: 'stdio', command: 'gatehouse-test-no-such-command' })).toMatchObject({
-      status: 'fail',
-      details: { reason: 'upstream_spawn_failed' },
-    });
+    expect(await upstreamCheckOf({ kind: 'stdio', command: 'gatehouse-test-no-such-command' })).toMatchObject(
+      {
+        status: 'fail',
+        details: { reason: 'upstream_spawn_failed' },
+      },
+    );
     expect(await upstreamCheckOf({ kind: 'stdio', command: 'node' })).toMatchObject({ status: 'ok' });
   });
 
   it('fails an HTTP upstream nobody listens on, and passes one that answers (whatever the status)', async () => {
-    expect(await upstreamCheckOf({ kind: 'http', url: `http://127.0.0.1:${await freePort()}/mcp` })).toMatchObject({
+    expect(
+      await upstreamCheckOf({ kind: 'http', url: `http://127.0.0.1:${await freePort()}/mcp` }),
+    ).toMatchObject({
       status: 'fail',
       details: { reason: 'upstream_unreachable' },
     });
     const server = await serveLate();
     cleanup.push(() => server.close());
     server.setApp({ fetch: () => new Response(null, { status: 401 }) });
-    expect(await upstreamCheckOf({ kind: 'http', url: `${server.publicUrl}/mcp` })).toMatchObject({ status: 'ok' });
+    expect(await upstreamCheckOf({ kind: 'http', url: `${server.publicUrl}/mcp` })).toMatchObject({
+      status: 'ok',
+    });
   });
 });

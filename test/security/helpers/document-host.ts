@@ -1,9 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loopbackCertificate } from '../../helpers/certificate.js';
 
 /**
  * A client's web host on loopback: serves Client ID Metadata Documents over HTTPS (a self-signed
@@ -23,34 +20,7 @@ export interface DocumentHost {
 }
 
 export async function startDocumentHost(): Promise<DocumentHost> {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cimd-host-'));
-  const keyPath = join(dir, 'key.pem');
-  const certPath = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-    ],
-    { stdio: 'ignore' },
-  );
-  const tls = { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
-  rmSync(dir, { recursive: true, force: true });
+  const tls = loopbackCertificate();
   const documents = new Map<string, Record<string, unknown>>();
   let requests = 0;
   const server = createServer(tls, (request, response) => {
