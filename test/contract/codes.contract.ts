@@ -75,6 +75,7 @@ export function describeAuthorizationCodeStoreContract(
       expect(result?.record.principal).not.toHaveProperty('claims');
     });
 
+    // req: RFC6749-4.1.2-CODE-SINGLE-USE
     it('reports every later consumption as replayed until the code expires', async () => {
       const code = codeRecord();
       await ctx.stores.codes.create(code);
@@ -93,6 +94,7 @@ export function describeAuthorizationCodeStoreContract(
       expect(await ctx.stores.codes.consume('code-hash-unknown', T0)).toBeUndefined();
     });
 
+    // req: RFC6749-4.1.2-CODE-EXPIRY
     it('never consumes an expired code, and does not mark it consumed', async () => {
       const code = codeRecord();
       await ctx.stores.codes.create(code);

@@ -53,6 +53,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     return { response, messages: await messages(response) };
   }
 
+  // req: MCP-AUTH-PRM-DISCOVERY, MCP-AUTH-PRM-AUTHORIZATION-SERVERS, RFC9728-3.1-WELL-KNOWN-PATH, RFC9728-3.3-RESOURCE-IDENTICAL
   it('serves protected-resource metadata in the path form and the root form', async () => {
     for (const path of [
       '/.well-known/oauth-protected-resource/mcp',
@@ -66,6 +67,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     }
   });
 
+  // req: MCP-AUTH-WWW-AUTHENTICATE-RESOURCE-METADATA, RFC9728-5.1-RESOURCE-METADATA-PARAMETER, RFC6750-3-NO-ERROR-WITHOUT-CREDENTIALS
   it('answers a request without a token with 401 and a resource_metadata challenge', async () => {
     const response = await post(INIT, {});
     expect(response.status).toBe(401);
@@ -75,6 +77,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(challenge).not.toContain('error=');
   });
 
+  // req: MCP-SECURITY-SESSION-BINDING, MCP-SECURITY-SESSION-NOT-AUTH
   it("refuses alice's session id with bob's token as if it did not exist (404)", async () => {
     const alice = await openSession('alice');
     const bobToken = await gw.token('bob');
@@ -89,6 +92,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(JSON.stringify(own.messages)).toContain('"userId\\":\\"alice');
   });
 
+  // req: MCP-TRANSPORT-SESSION-ID
   it('gives every session its own upstream process', async () => {
     const one = await openSession('erin');
     const two = await openSession('erin');
@@ -103,6 +107,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(who(first.messages).pid).not.toBe(who(second.messages).pid);
   });
 
+  // req: MCP-TRANSPORT-SESSION-404
   it('ends a session on DELETE; the id is then unknown', async () => {
     const { token, sessionId } = await openSession('frank');
     const deleted = await fetch(gw.mcpUrl, {
@@ -128,6 +133,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     );
   });
 
+  // req: MCP-TRANSPORT-SESSION-REQUIRED-400
   it('requires a session id for non-initialize 2025 requests (400)', async () => {
     const token = await gw.token('hank');
     const response = await post(
@@ -137,6 +143,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(response.status).toBe(400);
   });
 
+  // req: MCP-AUTH-401-INVALID-TOKEN, MCP-AUTH-AUDIENCE-VALIDATION, MCP-AUTH-400-MALFORMED, RFC6750-3.1-INVALID-TOKEN, RFC6750-3.1-INVALID-REQUEST
   it('rejects bad tokens with 401 invalid_token, without reaching the upstream', async () => {
     const foreign = await generateKeyPair('ES256');
     const now = Math.floor(Date.now() / 1000);
@@ -192,6 +199,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(gw.gateway.endpoint.liveRelays()).toBe(relaysBefore);
   });
 
+  // req: MCP-TRANSPORT-POST-ERROR-STATUS
   it('answers an oversized body with 413 and a non-JSON body with a JSON-RPC parse error', async () => {
     const token = await gw.token('ivy');
     const big = await post(JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }), {
@@ -209,6 +217,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(wrongType.status).toBe(415);
   });
 
+  // req: MCP-TRANSPORT-PROTOCOL-VERSION
   it('refuses an unsupported MCP-Protocol-Version on a session with 400', async () => {
     const { token, sessionId } = await openSession('jack');
     const response = await post(
@@ -218,6 +227,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     expect(response.status).toBe(400);
   });
 
+  // req: MCP-TRANSPORT-ORIGIN
   it('refuses a foreign browser Origin with 403 and allows loopback origins', async () => {
     const token = await gw.token('kim');
     const foreign = await post(INIT, { authorization: `Bearer ${token}`, origin: 'https://evil.example' });
@@ -227,6 +237,7 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     await local.text();
   });
 
+  // req: MCP-TRANSPORT-GET-DELETE-405
   it('answers GET and DELETE without a session with 405', async () => {
     const token = await gw.token('lee');
     for (const method of ['GET', 'DELETE']) {
@@ -236,5 +247,76 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
       });
       expect(response.status, method).toBe(405);
     }
+  });
+
+  // req: MCP-SECURITY-SESSION-NOT-AUTH
+  it('authenticates every request of a session: its id without a token is 401, not a pass', async () => {
+    const { token, sessionId } = await openSession('mona');
+    const list = { jsonrpc: '2.0', id: 4, method: 'tools/list' };
+    const anonymous = await post(list, { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toContain('resource_metadata=');
+    await anonymous.text();
+    const own = await post(list, {
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    });
+    expect(own.status).toBe(200);
+    await own.text();
+  });
+
+  // req: MCP-TRANSPORT-NOTIFICATION-202
+  it('accepts a client notification with 202 and no body', async () => {
+    const { token, sessionId } = await openSession('nina');
+    const response = await post(
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 99 } },
+      { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+    );
+    expect(response.status).toBe(202);
+    expect(await response.text()).toBe('');
+  });
+});
+
+describe('gateway HTTP surface with required scopes', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ store: { kind: 'memory' }, auth: { requiredScopes: ['mcp'] } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  const post = (headers: Record<string, string>) =>
+    fetch(gw.mcpUrl, {
+      method: 'POST',
+      headers: { accept: ACCEPT, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(INIT),
+    });
+
+  // req: MCP-AUTH-WWW-AUTHENTICATE-SCOPE
+  it('names the required scope in the 401 challenge', async () => {
+    const response = await post({});
+    expect(response.status).toBe(401);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).toContain('scope="mcp"');
+    expect(challenge).toContain(`resource_metadata="${gw.gateway.urls.resourceMetadataUrl}"`);
+    await response.text();
+  });
+
+  // req: MCP-AUTH-403-INSUFFICIENT-SCOPE, RFC6750-3.1-INSUFFICIENT-SCOPE
+  it('answers a token without the required scope with 403 insufficient_scope, naming the scope', async () => {
+    const refused = await post({ authorization: `Bearer ${await gw.token('olga', { scope: 'other' })}` });
+    expect(refused.status).toBe(403);
+    const challenge = refused.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer /);
+    expect(challenge).toContain('error="insufficient_scope"');
+    expect(challenge).toMatch(/scope="[^"]*\bmcp\b[^"]*"/);
+    expect(challenge).toContain(`resource_metadata="${gw.gateway.urls.resourceMetadataUrl}"`);
+    expect(refused.headers.get('mcp-session-id')).toBeNull();
+    await refused.text();
+    const scoped = await post({ authorization: `Bearer ${await gw.token('olga', { scope: 'mcp' })}` });
+    expect(scoped.status).toBe(200);
+    await scoped.text();
   });
 });

@@ -111,6 +111,7 @@ describe('legacy HTTP+SSE (2024-11-05) through the gateway to the stdio demo', (
     await client.close();
   });
 
+  // req: MCP-LEGACY-SSE-ENDPOINT-EVENT
   it('announces the message endpoint as an absolute path in the first event', async () => {
     const token = await gw.token('erin');
     const response = await fetch(sseUrl(gw), {
@@ -152,6 +153,7 @@ describe('legacy HTTP+SSE (2024-11-05) through the gateway to the stdio demo', (
     await events.reader.cancel();
   });
 
+  // req: MCP-SECURITY-SESSION-BINDING
   it("refuses another user's token on a session with the unknown-session 404; nothing reaches the upstream", async () => {
     const aliceToken = await gw.token('alice');
     const alice = await sseClient(gw, aliceToken);
@@ -180,6 +182,7 @@ describe('legacy HTTP+SSE (2024-11-05) through the gateway to the stdio demo', (
     await alice.close();
   });
 
+  // req: MCP-AUTH-WWW-AUTHENTICATE-RESOURCE-METADATA, MCP-SECURITY-SESSION-NOT-AUTH
   it('answers 401 with the resource_metadata challenge on GET and POST without a token', async () => {
     const challenge = `resource_metadata="${gw.gateway.urls.resourceMetadataUrl}"`;
     const get = await fetch(sseUrl(gw));
@@ -196,6 +199,7 @@ describe('legacy HTTP+SSE (2024-11-05) through the gateway to the stdio demo', (
     expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
   });
 
+  // req: MCP-LEGACY-SSE-MESSAGE-EVENT, MCP-TRANSPORT-SESSION-REQUIRED-400
   it('answers 404 for an unknown session, 400 without one, and applies the body rules', async () => {
     const token = await gw.token('frank');
     const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
@@ -222,6 +226,7 @@ describe('legacy HTTP+SSE (2024-11-05) through the gateway to the stdio demo', (
     await events.reader.cancel();
   });
 
+  // req: MCP-TRANSPORT-ORIGIN
   it('refuses a browser Origin that is not allowed, on both endpoints', async () => {
     const token = await gw.token('alice');
     const get = await fetch(sseUrl(gw), {

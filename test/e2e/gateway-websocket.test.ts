@@ -219,6 +219,7 @@ describe('WebSocket endpoint: MCP over WebSocket to the stdio demo', () => {
     expect(await expired.closed).toEqual({ code: WS_CLOSE.unauthenticated, reason: 'token_expired' });
   });
 
+  // req: MCP-TRANSPORT-ORIGIN
   it('refuses a browser origin that is not allowed with 403 before the upgrade', async () => {
     const refused = await refusal(gw, { token: await gw.token('alice'), origin: 'https://evil.example' });
     expect(refused.status).toBe(403);
@@ -267,6 +268,7 @@ describe('WebSocket endpoint: MCP over WebSocket to the stdio demo', () => {
     ).toEqual([]);
   });
 
+  // req: MCP-SECURITY-SESSION-NOT-AUTH
   it('closes with 4401 token_revoked at the next message once the connection’s token is revoked', async () => {
     const token = await gw.token('grace');
     const grace = await raw({ token });
@@ -412,6 +414,7 @@ describe('WebSocket connection limits', () => {
     expect((await refusal(gw)).status).toBe(429);
   });
 
+  // req: MCP-AUTH-403-INSUFFICIENT-SCOPE, RFC6750-3.1-INSUFFICIENT-SCOPE
   it('refuses a token without the required scope: 403 insufficient_scope before the upgrade, 4403 after hello', async () => {
     const gw = await gateway({ auth: { requiredScopes: ['mcp'] } });
     const unscoped = await gw.token('moe', { scope: 'other' });

@@ -236,6 +236,7 @@ describe('library mode with SDK v1 (nodeMiddleware)', () => {
     }
   });
 
+  // req: MCP-SECURITY-SESSION-BINDING
   it("refuses alice's session id with bob's valid token with 404, before the server sees it", async () => {
     const alice = await connect('alice');
     const bobBearer = await token('bob');
@@ -270,6 +271,7 @@ describe('library mode with SDK v1 (nodeMiddleware)', () => {
     expect(await metadata.json()).toMatchObject({ resource: gatehouse.gateway.urls.resource });
   });
 
+  // req: MCP-AUTH-NO-TOKEN-PASSTHROUGH
   it("never shows the v1 tool the client's bearer token", async () => {
     const { client, bearer } = await connect('carol');
     const seen = await whoami(client);

@@ -121,6 +121,7 @@ describe('library mode', () => {
     }
   });
 
+  // req: MCP-AUTH-WWW-AUTHENTICATE-RESOURCE-METADATA
   it('answers a request without a token with 401 and resource_metadata', async () => {
     const response = await fetch(mcpUrl, {
       method: 'POST',

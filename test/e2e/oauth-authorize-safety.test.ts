@@ -130,6 +130,7 @@ describe('authorization errors never make the gateway an open redirector (RFC 97
     ],
   ];
 
+  // req: MCP-AUTH-TRUSTED-REDIRECT-ONLY, RFC9700-4.11.2-NO-OPEN-REDIRECTOR
   it('a client that registered itself (DCR) gets the error page, not a 302 to its redirect URI', async () => {
     const clientId = await registered(gw, { client_name: 'Attacker', redirect_uris: [ATTACKER_CB] });
     for (const [, extra, code] of errorCases) {
@@ -145,6 +146,7 @@ describe('authorization errors never make the gateway an open redirector (RFC 97
     }
   });
 
+  // req: RFC6749-4.1.2-STATE, RFC9207-2-ISS
   it('a client the operator configured still gets its errors by redirect, with state and iss', async () => {
     for (const [, extra, code] of errorCases) {
       const response = await fetch(authorizeUrl(gw, OPERATOR_CLIENT, OPERATOR_CB, extra), {

@@ -220,6 +220,7 @@ describe('OAuth sign-in in headless Chromium with the v2 SDK client', () => {
     ]);
   });
 
+  // req: RFC9207-2-ISS, RFC6749-4.1.2-STATE
   it('Deny sends the browser to the callback with error=access_denied, state and iss, and no code', async () => {
     const { page, errors } = await openPage();
     const provider = browserProvider(page);

@@ -136,6 +136,7 @@ describe('MCP conformance suite: authorization server scenarios', () => {
     if (outputDir !== undefined) rmSync(outputDir, { recursive: true, force: true });
   });
 
+  // req: RFC8414-2-REQUIRED-METADATA, MCP-AUTH-PKCE-ADVERTISED
   it('passes every check of the metadata and authorization-code-grant scenarios', async () => {
     const issuer = gw.gateway.urls.issuer;
     expect(issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);

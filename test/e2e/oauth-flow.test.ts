@@ -133,6 +133,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     await gw?.close();
   });
 
+  // req: MCP-AUTH-PRM-AUTHORIZATION-SERVERS, MCP-AUTH-AS-METADATA, MCP-AUTH-PKCE-ADVERTISED, MCP-AUTH-CIMD-ADVERTISED, RFC8414-3.1-WELL-KNOWN-PATH, RFC8414-3.3-ISSUER-IDENTICAL, RFC9207-3-METADATA
   it('publishes RFC 8414 metadata at every path clients probe, with the exact issuer', async () => {
     const issuer = gw.gateway.urls.issuer;
     expect(issuer).toBe(`${base}/`);
@@ -183,6 +184,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(page.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  // req: MCP-AUTH-REFRESH-ROTATION, RFC8707-2-AUDIENCE-RESTRICT, RFC9068-2.1-TYP, RFC9068-2.2-REQUIRED-CLAIMS, RFC9207-2-ISS, RFC6749-4.1.2-STATE, RFC6749-5.1-NO-STORE, RFC7009-2.1-REFRESH-REVOKES-GRANT
   it('runs the whole flow: register, sign in, consent, code, token, MCP call, refresh rotation, revocation', async () => {
     const client = await register();
     const { code, verifier, callback, pages } = await codeFor(client.client_id);
@@ -234,6 +236,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(again.pages).toEqual([]);
   });
 
+  // req: RFC9700-4.14.2-REFRESH-ROTATION
   it('answers a retried refresh inside the grace window identically, and revokes the family on later reuse', async () => {
     const client = await register();
     const { code, verifier } = await codeFor(client.client_id);
@@ -264,6 +267,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(await mcpStatus(next.access_token)).toBe(401);
   });
 
+  // req: RFC6749-4.1.2-CODE-SINGLE-USE
   it('treats a replayed code as an attack: invalid_grant, and the tokens it issued are revoked', async () => {
     const client = await register();
     const { code, verifier } = await codeFor(client.client_id);
@@ -278,6 +282,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect((await refresh(client.client_id, tokens.refresh_token)).status).toBe(400);
   });
 
+  // req: RFC7636-S256, RFC9700-2.1.1-PKCE-ENFORCED, RFC6749-4.1.3-REDIRECT-URI-MATCH, RFC8707-2.2-TOKEN-REQUEST-RESOURCE
   it('refuses a wrong PKCE verifier, a different redirect_uri and a wrong resource', async () => {
     const client = await register();
     const wrongVerifier = await codeFor(client.client_id);
@@ -298,6 +303,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(((await r3.json()) as { error: string }).error).toBe('invalid_target');
   });
 
+  // req: MCP-AUTH-PKCE-REQUIRED, RFC6749-4.1.2.1-NO-REDIRECT-UNVERIFIED, RFC7636-4.4.1-CHALLENGE-REQUIRED, RFC8707-2-INVALID-TARGET, RFC9700-2.1.2-NO-IMPLICIT, RFC9207-2-ISS, RFC9700-4.11.2-NO-OPEN-REDIRECTOR
   it('answers authorization errors on the page before the client is validated, by redirect after (configured clients)', async () => {
     const client = await register();
     const { challenge } = pkce();
@@ -343,6 +349,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(noPkce.searchParams.get('error')).toBe('invalid_request');
   });
 
+  // req: RFC6749-10.12-CSRF, RFC9700-4.12-NO-307
   it('refuses a consent POST without the CSRF token or from another browser, and issues no code', async () => {
     const client = await register();
     const { challenge } = pkce();
@@ -401,6 +408,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
   });
 
+  // req: RFC6749-2.3.1-BASIC, RFC6749-5.2-BASIC-401
   it('authenticates confidential clients and serves introspection only to them', async () => {
     const client = await register({ token_endpoint_auth_method: 'client_secret_basic' });
     expect(client.client_secret).toBeTruthy();
@@ -475,6 +483,7 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
     }
   });
 
+  // req: RFC6749-3.1-NO-REPEATED-PARAMETERS, RFC9700-2.4-NO-PASSWORD-GRANT
   it('answers malformed token requests with RFC errors', async () => {
     const client = await register();
     const json = await fetch(`${base}/oauth/token`, {
@@ -505,5 +514,29 @@ describe('authorization server over HTTP (fetch, form-filling user agent)', () =
       body: `grant_type=refresh_token&grant_type=authorization_code&client_id=${client.client_id}`,
     });
     expect(((await repeated.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
+  // req: RFC7009-2.2-200-FOR-UNKNOWN, RFC7009-2.1-HINT-FALLBACK
+  it('revocation answers 200 for unknown tokens, and a wrong token_type_hint does not stop the search', async () => {
+    const client = await register();
+    for (const token of ['not-a-token', randomBytes(32).toString('base64url')]) {
+      const unknown = await form(`${base}/oauth/revoke`, { client_id: client.client_id, token });
+      expect(unknown.status).toBe(200);
+      expect(await unknown.text()).toBe('');
+    }
+    const { code, verifier } = await codeFor(client.client_id);
+    const tokens = (await (await exchange(client.client_id, code, verifier)).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
+    const hinted = await form(`${base}/oauth/revoke`, {
+      client_id: client.client_id,
+      token: tokens.refresh_token,
+      token_type_hint: 'access_token',
+    });
+    expect(hinted.status).toBe(200);
+    const after = await refresh(client.client_id, tokens.refresh_token);
+    expect(((await after.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(await mcpStatus(tokens.access_token)).toBe(401);
   });
 });

@@ -94,6 +94,7 @@ describe('real MCP SDK clients complete the OAuth flow against the default confi
     expect(provider.redirects.length).toBe(redirectsBefore + 1);
   });
 
+  // req: MCP-AUTH-AS-METADATA, RFC8414-2-REQUIRED-METADATA
   it('v2 SDK client (@modelcontextprotocol/client): DCR, sign-in, consent, tool call, refresh, revocation', async () => {
     const provider = new TestOAuthProvider({ username: 'carol', password: PASSWORD });
     const first = new ClientV2({ name: 'v2-oauth-test', version: '1.0.0' });

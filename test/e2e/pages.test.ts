@@ -320,6 +320,7 @@ describe('OAuth pages in headless Chromium', () => {
     expect(await ran()).toBe(true);
   });
 
+  // req: RFC9700-4.16-CLICKJACKING
   it('cannot be framed by another origin (and the control page can)', async () => {
     const { page } = await openPage();
     const paths = ['/frameable', '/login', '/consent', '/message'];
@@ -371,6 +372,7 @@ describe('OAuth pages in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  // req: RFC9700-4.12-NO-307
   it('a consent POST may 303 to the client only when its origin is in form-action', async () => {
     const { page, errors } = await openPage();
     await page.goto(`${app.origin}/consent-redirect?allow=1`);

@@ -51,6 +51,7 @@ describe('abandoned 2025-era sessions never lock a user out (over HTTP)', () => 
     return (JSON.parse(text) as { pid: number }).pid;
   }
 
+  // req: MCP-TRANSPORT-SESSION-404
   it('at the cap, initialize ends the least recently used session (404 for its client, its child stops) instead of refusing', async () => {
     const running = await start({ maxPerUser: 3 });
     const token = await running.token('alice');

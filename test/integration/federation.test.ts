@@ -154,6 +154,7 @@ describe('federated login against a real OpenID provider', () => {
     await profileOnlyAtUserinfo?.close();
   });
 
+  // req: RFC9700-4.7-CLIENT-CSRF
   it('signs the user in with PKCE, state and nonce, and stores the upstream tokens sealed', async () => {
     const h = harness(idp);
     const authorizationUrl = await h.federation.begin('interaction-1');
@@ -203,6 +204,7 @@ describe('federated login against a real OpenID provider', () => {
     expectNoTokensLogged(h);
   });
 
+  // req: RFC9700-4.7-CLIENT-CSRF
   it('refuses a replayed callback (the state is single-use)', async () => {
     const h = harness(idp);
     const callback = await loginAtIdp(await h.federation.begin('interaction-1'));
@@ -212,6 +214,7 @@ describe('federated login against a real OpenID provider', () => {
     expect(error.status).toBe(400);
   });
 
+  // req: RFC9700-4.7-CLIENT-CSRF
   it('refuses a tampered state, which leaves the real login intact', async () => {
     const h = harness(idp);
     const callback = await loginAtIdp(await h.federation.begin('interaction-1'));
@@ -248,6 +251,7 @@ describe('federated login against a real OpenID provider', () => {
     expect((await rejection(h.federation.complete(callback))).code).toBe('ERR_FEDERATION_STATE_INVALID');
   });
 
+  // req: RFC9207-2.4-CLIENT-VALIDATION
   it('refuses a callback naming another issuer (RFC 9207 mix-up defence)', async () => {
     const h = harness(idp);
     const callback = await loginAtIdp(await h.federation.begin('interaction-1'));
@@ -258,6 +262,7 @@ describe('federated login against a real OpenID provider', () => {
     expect(h.traffic.tokenResponses).toHaveLength(0);
   });
 
+  // req: RFC9700-4.7-CLIENT-CSRF
   it("refuses a code injected into another login's callback (PKCE binds the code to its login)", async () => {
     const h = harness(idp);
     const victim = await loginAtIdp(await h.federation.begin('interaction-victim'));

@@ -49,6 +49,7 @@ describe('deeply nested JSON on every transport (finding 6)', () => {
     expect(body.error?.code).toBe(-32700);
   }
 
+  // req: MCP-TRANSPORT-POST-ERROR-STATUS
   it('Streamable HTTP, 2025 session: -32700 with HTTP 400, and the session still works', async () => {
     const token = await gw.token('alice');
     const sessionId = await openSession(gw, token);

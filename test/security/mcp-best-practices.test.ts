@@ -53,6 +53,7 @@ describe('confused deputy: consent given to one client never authorizes another'
     await gw?.close();
   });
 
+  // req: MCP-SECURITY-CONFUSED-DEPUTY
   it("a signed-in browser that approved client A is shown the consent page for the attacker's client B", async () => {
     const honest = await signInAndRedeem(gw, { username: 'alice' });
     // Control: the remembered approval of A answers A silently.
@@ -141,6 +142,7 @@ describe('no token passthrough: upstreams get identity Gatehouse minted, never t
     upstream?.close();
   });
 
+  // req: MCP-AUTH-NO-TOKEN-PASSTHROUGH
   it('HTTP upstream, both eras: an ES256 JWT typed JWT for its own audience, and nothing of the client token', async () => {
     const token = await gw.token('alice', { email: 'alice@example.test' });
     seen.length = 0;
@@ -172,6 +174,7 @@ describe('no token passthrough: upstreams get identity Gatehouse minted, never t
     }
   });
 
+  // req: RFC8725-3.11-EXPLICIT-TYPING, MCP-AUTH-AUDIENCE-VALIDATION
   it('the identity token an upstream received cannot be replayed at the gateway', async () => {
     const token = await gw.token('bob');
     seen.length = 0;
@@ -198,6 +201,7 @@ describe('no token passthrough to a stdio upstream', () => {
     await gw?.close();
   });
 
+  // req: MCP-AUTH-NO-TOKEN-PASSTHROUGH
   it("a tool's whole environment and argv hold the user's identity but not the client's token", async () => {
     const token = await gw.token('alice', { email: 'alice@example.test' });
     const signature = token.split('.')[2] as string;
@@ -229,6 +233,7 @@ describe("session hijacking: another user's session id selects nothing", () => {
     await gw?.close();
   });
 
+  // req: MCP-SECURITY-SESSION-BINDING, MCP-SECURITY-SESSION-ID-SECURE
   it("Streamable HTTP: POST, GET and DELETE with bob's token on alice's session are 404, like an unknown id", async () => {
     const alice = await gw.token('alice');
     const bob = await gw.token('bob');
@@ -266,6 +271,7 @@ describe("session hijacking: another user's session id selects nothing", () => {
     expect(await sessionsOf(gw, 'bob')).toEqual([]);
   });
 
+  // req: MCP-SECURITY-SESSION-ID-SECURE
   it('a client cannot choose its session id (fixation): initialize with Mcp-Session-Id is refused', async () => {
     const alice = await gw.token('alice');
     const victimId = await openSession(gw, alice);
@@ -336,6 +342,7 @@ describe('SSRF: client metadata document URLs aimed at internal addresses are ne
     await new Promise((resolve) => trap?.close(resolve));
   });
 
+  // req: MCP-SECURITY-SSRF
   it('loopback, private, link-local (cloud metadata) and encoded-loopback client_ids: error page, no connection', async () => {
     const targets = [
       `https://127.0.0.1:${port}/client.json`,

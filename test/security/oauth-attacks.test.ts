@@ -72,6 +72,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     await gw?.close();
   });
 
+  // req: MCP-AUTH-PKCE-REQUIRED, RFC7636-4.4.1-CHALLENGE-REQUIRED, RFC9207-2-ISS
   it('PKCE is mandatory and S256 only: missing or plain challenges are refused at authorize', async () => {
     const { verifier } = pkce();
     for (const [extra, error] of [
@@ -93,6 +94,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     }
   });
 
+  // req: RFC7636-S256, RFC9700-2.1.1-PKCE-ENFORCED, RFC6749-4.1.2-CODE-SINGLE-USE
   it('a stolen code without the verifier is burnt, and the honest redemption afterwards is a replay', async () => {
     const clientId = await registerClient(gw);
     const { code, verifier } = await codeFor(gw, clientId, { username: 'alice' });
@@ -116,6 +118,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(log.of('oauth.token.issued')).toEqual([]);
   });
 
+  // req: RFC6749-4.1.2-CODE-SINGLE-USE
   it('a replayed code revokes the grant it issued: access and refresh tokens refused from that moment', async () => {
     const clientId = await registerClient(gw);
     const { code, verifier } = await codeFor(gw, clientId, { username: 'alice' });
@@ -135,6 +138,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(await oauthError(refreshed)).toBe('invalid_grant');
   });
 
+  // req: RFC6749-4.1.3-CODE-CLIENT
   it("a code injected into another client's token request is refused (code injection)", async () => {
     const victim = await registerClient(gw);
     const attacker = await registerClient(gw, { client_name: 'Attacker' });
@@ -147,6 +151,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(log.of('oauth.token.issued')).toEqual([]);
   });
 
+  // req: MCP-AUTH-EXACT-REDIRECT-URI, RFC9700-2.1-EXACT-REDIRECT, RFC6749-4.1.2.1-NO-REDIRECT-UNVERIFIED
   it('redirect_uri must match exactly at authorize: near misses get an error page, never a redirect', async () => {
     const clientId = await registerClient(gw);
     const attempts = [
@@ -175,6 +180,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     }
   });
 
+  // req: RFC6749-4.1.3-REDIRECT-URI-MATCH
   it('redirect_uri at the token endpoint must be the one the code was issued for', async () => {
     const clientId = await registerClient(gw, { redirect_uris: [REDIRECT, 'http://127.0.0.1:53682/other'] });
     const { code, verifier } = await codeFor(gw, clientId, { username: 'alice' });
@@ -191,6 +197,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(log.of('oauth.token.authorization_code')).toMatchObject([{ reason: 'redirect_uri_mismatch' }]);
   });
 
+  // req: RFC8707-2-INVALID-TARGET, RFC8707-2.2-TOKEN-REQUEST-RESOURCE
   it('a resource indicator for another server is refused (RFC 8707 invalid_target)', async () => {
     const response = await fetch(
       authorizeUrl(gw, 'configured-app', pkce().challenge, { resource: 'https://other-mcp.example/mcp' }),
@@ -209,6 +216,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(await oauthError(widened)).toBe('invalid_target');
   });
 
+  // req: RFC6749-6-REFRESH-SCOPE
   it('a refresh may not widen the scope (RFC 6749 §6)', async () => {
     const clientId = await registerClient(gw);
     const { code, verifier } = await codeFor(gw, clientId, {
@@ -231,6 +239,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect((await refresh(gw, clientId, tokens.refresh_token)).status).toBe(200);
   });
 
+  // req: RFC6749-6-REFRESH-CLIENT
   it("another client presenting a stolen refresh token gets nothing, and the victim's family lives on", async () => {
     const { clientId, tokens } = await signInAndRedeem(gw, { username: 'alice' });
     const attacker = await registerClient(gw, { client_name: 'Attacker' });
@@ -243,6 +252,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect((await refresh(gw, clientId, tokens.refresh_token)).status).toBe(200);
   });
 
+  // req: RFC9700-4.14.2-REFRESH-ROTATION, MCP-AUTH-REFRESH-ROTATION
   it('refresh-token reuse revokes the whole family, access tokens included (RFC 9700 §4.14.2)', async () => {
     const { clientId, tokens } = await signInAndRedeem(gw, { username: 'alice' });
     const second = (await (await refresh(gw, clientId, tokens.refresh_token)).json()) as Tokens;
@@ -268,6 +278,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(await oauthError(current)).toBe('invalid_grant');
   });
 
+  // req: RFC7009-2.1-OWN-TOKENS
   it('revocation (RFC 7009): another client cannot revoke; the owner can, and the token dies at once', async () => {
     const { clientId, tokens } = await signInAndRedeem(gw, { username: 'alice' });
     const attacker = await registerClient(gw, { client_name: 'Attacker' });
@@ -302,6 +313,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(await oauthError(after)).toBe('invalid_grant');
   });
 
+  // req: RFC6749-5.2-BASIC-401
   it('client authentication: a wrong secret is invalid_client; a public client cannot introspect', async () => {
     const wrong = await oauthPost(
       gw,
@@ -327,6 +339,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     expect(await oauthError(introspect)).toBe('invalid_client');
   });
 
+  // req: RFC6749-10.12-CSRF
   it('login CSRF: a sign-in form posted without its token, or from another browser, signs nobody in', async () => {
     const clientId = await registerClient(gw);
     const stop = (await signIn(authorizeUrl(gw, clientId, pkce().challenge), {
@@ -356,6 +369,7 @@ describe('authorization-code and refresh-token attacks (RFC 9700)', () => {
     ]);
   });
 
+  // req: RFC6749-10.12-CSRF
   it('consent CSRF: an approval posted from another browser issues no code', async () => {
     const clientId = await registerClient(gw);
     const stop = (await signIn(authorizeUrl(gw, clientId, pkce().challenge), {
@@ -436,6 +450,7 @@ describe('refresh-token reuse after the grace window (injected clock)', () => {
     await gw?.close();
   });
 
+  // req: RFC9700-4.14.2-REFRESH-ROTATION
   it('a retry 31 s after rotation is a reuse: the family is revoked, the rotated pair with it', async () => {
     const { clientId, tokens } = await signInAndRedeem(gw, { username: 'carol' });
     const rotated = (await (await refresh(gw, clientId, tokens.refresh_token)).json()) as Tokens;

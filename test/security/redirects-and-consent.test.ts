@@ -83,6 +83,7 @@ describe('authorization errors of self-registered clients (finding 3)', () => {
     expect(log.of('oauth.authorize').concat()).toMatchObject([{ outcome: 'failure' }]);
   }
 
+  // req: MCP-AUTH-TRUSTED-REDIRECT-ONLY, RFC9700-4.11.2-NO-OPEN-REDIRECTOR
   it('a DCR client gets an error page, never a redirect to its own URI', async () => {
     const clientId = await registerClient(gw, { redirect_uris: ['https://phish.example/cb'] });
     for (const [, extra, error] of failing) {
@@ -90,6 +91,7 @@ describe('authorization errors of self-registered clients (finding 3)', () => {
     }
   });
 
+  // req: MCP-AUTH-TRUSTED-REDIRECT-ONLY, RFC9700-4.11.2-NO-OPEN-REDIRECTOR
   it('a Client ID Metadata Document client gets an error page, never a redirect', async () => {
     const clientId = host.serveClient('/phish.json', {
       client_name: 'Phish',

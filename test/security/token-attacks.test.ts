@@ -83,6 +83,7 @@ describe('forged and misused access tokens are refused before anything happens (
     expect((await rpcOf(response)).error?.data?.code).toBe('ERR_SESSION_REQUIRED');
   });
 
+  // req: RFC9068-4-SIGNATURE, RFC8725-3.1-ALGORITHM-VERIFICATION
   it('alg "none" (unsecured JWT, RFC 8725 §2.1)', async () => {
     await expectRefused('mallory-none', unsecured(claims('mallory-none')), ['alg_not_allowed']);
   });
@@ -95,6 +96,7 @@ describe('forged and misused access tokens are refused before anything happens (
     ]);
   });
 
+  // req: RFC8725-3.1-ALGORITHM-VERIFICATION
   it('HS256 signed with the published ES256 public key (algorithm confusion, RFC 8725 §2.1)', async () => {
     await expectRefused('mallory-hs', await hmacWithPublicKey(gw, claims('mallory-hs')), ['alg_not_allowed']);
   });
@@ -161,6 +163,7 @@ describe('forged and misused access tokens are refused before anything happens (
     await expectRefused('mallory-crit', token, ['malformed']);
   });
 
+  // req: RFC9068-4-TYP-VALIDATION, RFC8725-3.11-EXPLICIT-TYPING
   it('an identity token (typ JWT) replayed as an access token (explicit typing, RFC 8725 §3.11)', async () => {
     const token = await signedByGateway(gw, claims('mallory-typ'), { typ: 'JWT' });
     await expectRefused('mallory-typ', token, ['malformed']);
@@ -177,6 +180,7 @@ describe('forged and misused access tokens are refused before anything happens (
     ]);
   });
 
+  // req: MCP-AUTH-AUDIENCE-VALIDATION
   it('a token for another resource (audience, RFC 8707 / RFC 8725 §3.9)', async () => {
     for (const aud of ['https://other-mcp.example/mcp', `${gw.gateway.urls.resource}/x`, []]) {
       await expectRefused('mallory-aud', await signedByGateway(gw, claims('mallory-aud', { aud })), [
@@ -186,6 +190,7 @@ describe('forged and misused access tokens are refused before anything happens (
     }
   });
 
+  // req: MCP-AUTH-401-INVALID-TOKEN, RFC6750-3.1-INVALID-TOKEN
   it('expired, not yet valid, and without exp', async () => {
     const now = Math.floor(Date.now() / 1000);
     await expectRefused(
@@ -209,6 +214,7 @@ describe('forged and misused access tokens are refused before anything happens (
     ]);
   });
 
+  // req: MCP-AUTH-TOKEN-IN-HEADER
   it('a token in the query string or in a form body is not a credential (RFC 6750 §2.2–2.3)', async () => {
     const token = await signedByGateway(gw, claims('query-user'));
     log.clear();
@@ -225,6 +231,7 @@ describe('forged and misused access tokens are refused before anything happens (
     expect(await sessionsOf(gw, 'query-user')).toEqual([]);
   });
 
+  // req: MCP-AUTH-400-MALFORMED, RFC6750-3.1-INVALID-REQUEST
   it('other schemes and malformed Bearer headers: 401 or 400, never a session', async () => {
     const token = await signedByGateway(gw, claims('scheme-user'));
     for (const [authorization, status] of [

@@ -60,6 +60,7 @@ beforeEach(() => {
 });
 
 describe('isClientIdentifierUrl', () => {
+  // req: CIMD-URL-FORM
   it.each([
     ['https://app.example.com/oauth/client.json', true],
     ['https://app.example.com:8443/client', true],
@@ -111,6 +112,7 @@ describe('createCimdResolver', () => {
     expect(server.lastHeaders(path)?.accept).toBe('application/json');
   });
 
+  // req: CIMD-CLIENT-ID-MATCH
   it('refuses a document whose client_id differs from its URL', async () => {
     const path = nextPath();
     server.route(path, { kind: 'json', body: document(`${clientId(path)}?other`) });
@@ -118,6 +120,7 @@ describe('createCimdResolver', () => {
     expect(await reasonOf(cimd.resolve(clientId(path)))).toBe('cimd_client_id_mismatch');
   });
 
+  // req: CIMD-CLIENT-ID-MATCH
   it('refuses a document without client_id', async () => {
     const path = nextPath();
     const { client_id: _, ...withoutId } = document(clientId(path));
@@ -160,6 +163,7 @@ describe('createCimdResolver', () => {
     expect(await reasonOf(cimd.resolve(clientId(created)))).toBe('cimd_fetch_failed');
   });
 
+  // req: MCP-SECURITY-SSRF
   it('does not follow redirects', async () => {
     const target = nextPath();
     server.route(target, { kind: 'json', body: document(clientId(target)) });
@@ -170,6 +174,7 @@ describe('createCimdResolver', () => {
     expect(server.requests(target)).toBe(0);
   });
 
+  // req: CIMD-NO-SHARED-SECRETS
   it('refuses documents that fail metadata validation', async () => {
     const secretMethod = nextPath();
     server.route(secretMethod, {
@@ -195,6 +200,7 @@ describe('createCimdResolver', () => {
     expect((await roomy.resolve(clientId(path))).clientId).toBe(clientId(path));
   });
 
+  // req: MCP-SECURITY-SSRF
   it('refuses hosts that resolve to private addresses without connecting', async () => {
     const before = server.connections();
     const cimd = createCimdResolver({ fetch, clock });
@@ -205,6 +211,7 @@ describe('createCimdResolver', () => {
     expect(server.connections()).toBe(before);
   });
 
+  // req: CIMD-URL-FORM
   it('refuses a client_id that is not a Client Identifier URL without fetching', async () => {
     const cimd = createCimdResolver({ fetch, clock });
     const before = server.requests();

@@ -358,6 +358,7 @@ describe('createJwksVerifier against a JWKS served on loopback', () => {
       return { idp: verifier({ jwksUrl: server.url(path) }), path };
     }
 
+    // req: RFC8725-3.1-ALGORITHM-VERIFICATION
     it('rejects alg none without fetching keys', async () => {
       const { idp, path } = await loaded();
       const token = `${Buffer.from(JSON.stringify({ alg: 'none', kid: rsa.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.`;
@@ -365,6 +366,7 @@ describe('createJwksVerifier against a JWKS served on loopback', () => {
       expect(server.requests(path)).toBe(0);
     });
 
+    // req: RFC8725-3.1-ALGORITHM-VERIFICATION
     it('rejects HS256 tokens signed with the public key (PEM, JWK JSON, modulus) as the HMAC secret', async () => {
       const { idp } = await loaded();
       for (const secret of [
@@ -377,6 +379,7 @@ describe('createJwksVerifier against a JWKS served on loopback', () => {
       }
     });
 
+    // req: RFC8725-3.1-ALGORITHM-VERIFICATION
     it('rejects an algorithm the verifier was not configured for, even with a key in the set', async () => {
       const path = freshPath();
       server.route(path, { kind: 'json', body: jwks(rs512) });
@@ -414,6 +417,7 @@ describe('createJwksVerifier against a JWKS served on loopback', () => {
       await expectRejection(idp.verify(`${header}.${payload}.${signature}`), 'bad_signature');
     });
 
+    // req: MCP-AUTH-AUDIENCE-VALIDATION
     it('rejects wrong audience, wrong issuer, expired, not yet valid, missing sub and missing exp', async () => {
       const { idp } = await loaded();
       await expectRejection(

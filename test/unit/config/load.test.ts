@@ -61,6 +61,7 @@ describe('loadConfig: layers', () => {
     );
   });
 
+  // req: MCP-TRANSPORT-LOCALHOST
   it('lets the config file (named by GATEHOUSE_CONFIG) override defaults, leaving other defaults in place', () => {
     const config = loadConfig({
       env: { GATEHOUSE_CONFIG: '/etc/gatehouse.json' },

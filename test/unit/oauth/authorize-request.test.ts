@@ -103,4 +103,23 @@ describe('parseAuthorizeRequest', () => {
     expect(error.error.code).toBe('invalid_request');
     expect(error.redirect).toBeUndefined();
   });
+
+  // req: RFC8707-2-ABSOLUTE-URI
+  it('refuses a resource that is missing, relative or carries a fragment with invalid_target', async () => {
+    const served = await parseAuthorizeRequest(params('cfg', 'https://operator.example/cb'), context());
+    expect(served.resource).toBe(RESOURCE);
+    const missing = params('cfg', 'https://operator.example/cb');
+    missing.delete('resource');
+    for (const request of [
+      missing,
+      params('cfg', 'https://operator.example/cb', { resource: '/mcp' }),
+      params('cfg', 'https://operator.example/cb', { resource: `${RESOURCE}#section` }),
+    ]) {
+      const error = await failure(parseAuthorizeRequest(request, context()));
+      expect({ resource: request.get('resource'), code: error.error.code }).toEqual({
+        resource: request.get('resource'),
+        code: 'invalid_target',
+      });
+    }
+  });
 });

@@ -25,6 +25,7 @@ const web = { redirect_uris: ['https://app.example.com/callback'] };
 const long = (n: number): string => 'a'.repeat(n);
 
 describe('parseClientMetadata — valid registrations', () => {
+  // req: RFC7591-2-DEFAULT-AUTH-METHOD
   it('applies the RFC 7591 defaults', () => {
     expect(parseClientMetadata(web, { mode: 'registration' })).toEqual({
       redirectUris: ['https://app.example.com/callback'],
@@ -35,6 +36,7 @@ describe('parseClientMetadata — valid registrations', () => {
     });
   });
 
+  // req: RFC7591-2-IGNORE-UNKNOWN
   it('keeps what MCP clients typically send, and ignores unknown fields', () => {
     const metadata = parseClientMetadata(
       {
@@ -391,6 +393,7 @@ describe('parseClientMetadata — refused', () => {
     ],
   ];
 
+  // req: RFC7591-3.2.2-ERRORS
   it.each(cases)('%s', (_name, input, code, reason) => {
     const error = failure(input);
     expect(error.code).toBe(code);
@@ -483,6 +486,7 @@ describe('parseClientMetadata — metadata documents', () => {
     expect(metadata.applicationType).toBe('native');
   });
 
+  // req: CIMD-NO-SHARED-SECRETS
   it.each([
     [
       'client_secret_basic',

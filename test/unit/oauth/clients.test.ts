@@ -65,6 +65,7 @@ function failure(fn: () => unknown): { code: OAuthErrorCode; reason: string | un
 describe('authenticateClient', () => {
   const id = 'client:with special/chars';
 
+  // req: RFC6749-2.3.1-BASIC
   it('accepts client_secret_basic with form-urlencoded id and secret', () => {
     const request = { authorizationHeader: basic(id, SECRET) };
     expect(authenticateClient(client(id, 'client_secret_basic'), request)).toEqual({

@@ -69,6 +69,7 @@ describe('html template', () => {
 });
 
 describe('pageHeaders', () => {
+  // req: RFC9700-4.16-CLICKJACKING
   it('sends the full security header set', () => {
     const headers = pageHeaders();
     expect(Object.keys(headers).sort()).toEqual([

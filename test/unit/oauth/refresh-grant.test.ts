@@ -80,6 +80,7 @@ describe('refreshGrant', () => {
     expect(await refresh(first)).toEqual(rotated);
   });
 
+  // req: RFC9700-4.14.2-REFRESH-ROTATION
   it('treats the replaced token after the grace window as reuse: the family is revoked', async () => {
     const rotated = await refresh(first);
     clock.advance(30_001);

@@ -72,6 +72,7 @@ beforeEach(() => {
 });
 
 describe('registration endpoint', () => {
+  // req: RFC7591-3.2.1-RESPONSE, RFC6749-5.1-NO-STORE
   it('registers a public client without a secret', async () => {
     const response = await endpoint()(
       post({
@@ -102,6 +103,7 @@ describe('registration endpoint', () => {
     expect(stored?.metadata).toMatchObject({ client_name: 'VS Code' });
   });
 
+  // req: RFC7591-3.2.1-RESPONSE, RFC7591-2-DEFAULT-AUTH-METHOD
   it('issues a confidential client a secret, stored only as its hash, that authenticateClient accepts', async () => {
     const response = await endpoint()(post({ redirect_uris: ['https://app.example.com/cb'] }), IP);
     expect(response.status).toBe(201);
@@ -159,6 +161,7 @@ describe('registration endpoint', () => {
     expect(await stores.clients.get(body.client_id as string, clock.now())).toBeUndefined();
   });
 
+  // req: RFC7591-3.2.2-ERRORS, RFC6749-3.1.2-NO-FRAGMENT
   it.each([
     ['no redirect_uris', { client_name: 'x' }, 'invalid_redirect_uri'],
     [

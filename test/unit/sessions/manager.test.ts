@@ -48,6 +48,7 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 describe('session manager', () => {
+  // req: MCP-SECURITY-SESSION-BINDING
   it('binds a session to its creator: another user, or the same subject from another issuer, gets 404', async () => {
     const { manager } = setup();
     const session = await manager.open(principal('alice'), 'streamable-http', {});
@@ -193,6 +194,7 @@ describe('session manager', () => {
     );
   });
 
+  // req: MCP-SECURITY-SESSION-ID-SECURE, MCP-TRANSPORT-SESSION-ID
   it('issues unguessable, header-safe ids', async () => {
     const { manager } = setup({ maxPerUser: 100 });
     const ids = new Set<string>();

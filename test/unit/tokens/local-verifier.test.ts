@@ -93,6 +93,7 @@ describe('createLocalVerifier', () => {
   });
 
   describe('attacks', () => {
+    // req: RFC9068-4-SIGNATURE, RFC8725-3.1-ALGORITHM-VERIFICATION
     it('rejects alg none', async () => {
       const { verifier, claims, kid } = setup();
       await expectRejection(
@@ -141,6 +142,7 @@ describe('createLocalVerifier', () => {
       );
     });
 
+    // req: RFC9068-4-SIGNATURE
     it('rejects a token signed by another key that claims our kid', async () => {
       const { verifier, claims, kid } = setup();
       const token = await new SignJWT(claims())
@@ -157,6 +159,7 @@ describe('createLocalVerifier', () => {
       await expectRejection(verifier.verify(token), 'unknown_kid');
     });
 
+    // req: RFC9068-4-SIGNATURE
     it('rejects a tampered payload', async () => {
       const { verifier, signRaw, claims } = setup();
       const token = tamperPayload(await signRaw(claims()), (c) => {
@@ -174,6 +177,7 @@ describe('createLocalVerifier', () => {
       await expectRejection(verifier.verify(`${header}.${payload}.${signature}`), 'unknown_kid');
     });
 
+    // req: RFC9068-4-ISS-AUD-VALIDATION
     it('rejects a wrong audience and a missing audience', async () => {
       const { verifier, signRaw, claims } = setup();
       await expectRejection(
@@ -183,6 +187,7 @@ describe('createLocalVerifier', () => {
       await expectRejection(verifier.verify(await signRaw(claims({ aud: undefined }))), 'missing_claim');
     });
 
+    // req: RFC9068-4-ISS-AUD-VALIDATION
     it('rejects a wrong issuer, including a trailing-slash variant', async () => {
       const { verifier, signRaw, claims } = setup();
       await expectRejection(
@@ -213,6 +218,7 @@ describe('createLocalVerifier', () => {
       await expectRejection(verifier.verify(await signRaw(claims({ exp: undefined }))), 'missing_claim');
     });
 
+    // req: RFC9068-4-TYP-VALIDATION, RFC8725-3.11-EXPLICIT-TYPING
     it('rejects a validly signed token that is not an access token (typ JWT or absent) as malformed', async () => {
       const { verifier, signRaw, claims } = setup();
       await expectRejection(verifier.verify(await signRaw(claims(), { typ: 'JWT' })), 'malformed');

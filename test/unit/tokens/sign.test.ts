@@ -13,6 +13,7 @@ describe('createTokenSigner', () => {
     keys = await createKeyStore({ clock: createManualClock() });
   });
 
+  // req: RFC9068-2.1-TYP
   it('signs with ES256, typ at+jwt and the signing key kid', async () => {
     const clock = createManualClock();
     const token = await createTokenSigner({ keys, issuer: ISSUER, clock }).sign({
@@ -23,6 +24,7 @@ describe('createTokenSigner', () => {
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: keys.describe().kid });
   });
 
+  // req: RFC9068-2.2-REQUIRED-CLAIMS
   it('sets iss, sub, aud, iat and exp from the clock, plus the extra claims', async () => {
     const clock = createManualClock(Date.UTC(2026, 4, 1, 12, 0, 0, 750));
     const token = await createTokenSigner({ keys, issuer: ISSUER, clock }).sign({
@@ -47,6 +49,7 @@ describe('createTokenSigner', () => {
     ).resolves.toBeDefined();
   });
 
+  // req: RFC9068-2.2-REQUIRED-CLAIMS
   it('uses a random jti by default and the given one when passed', async () => {
     const signer = createTokenSigner({ keys, issuer: ISSUER, clock: createManualClock() });
     const input = { subject: 's', audience: 'a', expiresInSeconds: 60 };
