@@ -196,6 +196,8 @@ describe('gateway HTTP surface (2025 era sessions, guard, bad input)', () => {
     }
     const malformedHeader = await post(INIT, { authorization: 'Bearer a b c' });
     expect(malformedHeader.status).toBe(400);
+    // RFC 6750 §3: a request without a usable token gets the challenge too, naming the error.
+    expect(malformedHeader.headers.get('www-authenticate')).toContain('error="invalid_request"');
     expect(gw.gateway.endpoint.liveRelays()).toBe(relaysBefore);
   });
 
