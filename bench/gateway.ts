@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../src/config/schema.js';
-import { silentLogger } from '../src/ops/logger.js';
 import { type RunningGateway, serveGateway } from '../src/edge/serve.js';
+import { silentLogger } from '../src/ops/logger.js';
 
 export interface BenchGateway {
   readonly running: RunningGateway;

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createGateway, type Gateway } from '../../src/edge/gateway.js';
 import { configSchema, type GatehouseConfigInput } from '../../src/config/schema.js';
+import { tokenHash } from '../../src/crypto/fingerprint.js';
 import { bundledDemoUpstream } from '../../src/demo/bundled.js';
+import { createGateway, type Gateway } from '../../src/edge/gateway.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import type { PrincipalSnapshot } from '../../src/stores/ports.js';
-import { tokenHash } from '../../src/crypto/fingerprint.js';
 
 export type StoreVariant = 'memory' | 'sqlite';
 
