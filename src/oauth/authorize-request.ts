@@ -1,6 +1,7 @@
 import { OAuthError } from '../errors/oauth-error.js';
+import type { ClientLookup } from './cimd.js';
 import { isAllowedRedirectUri } from './client-metadata.js';
-import type { ClientLookup, ResolvedClient } from './clients.js';
+import type { ResolvedClient } from './clients.js';
 import { isWellFormedS256Challenge } from './pkce.js';
 
 /** A validated authorization request (RFC 6749 §4.1.1 + RFC 7636 + RFC 8707). */

@@ -1,7 +1,7 @@
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Clock } from '../ops/clock.js';
 import type { CounterStore } from '../stores/ports.js';
-import type { ClientLookup } from './clients.js';
+import type { ClientLookup } from './cimd.js';
 
 /** How many metadata documents may be fetched in a fixed one-minute window. */
 export interface CimdFetchLimits {

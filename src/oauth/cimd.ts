@@ -4,9 +4,14 @@ import { SafeFetchError } from '../net/safe-fetch.js';
 import type { Clock } from '../ops/clock.js';
 import type { ClientRecord } from '../stores/ports.js';
 import { parseClientMetadata, toClientRecord } from './client-metadata.js';
-import type { ClientLookup } from './clients.js';
 
 /** Resolves Client ID Metadata Document URLs (draft-ietf-oauth-client-id-metadata-document) to clients. */
+/** Who a client lookup is made for, so work it causes elsewhere (a metadata-document fetch) can be limited. */
+export interface ClientLookup {
+  /** The address of the browser or client whose request needs the client. */
+  readonly clientAddress?: string;
+}
+
 export interface CimdResolver {
   /** Whether `clientId` is a Client Identifier URL this resolver fetches. */
   isMetadataDocumentUrl(clientId: string): boolean;

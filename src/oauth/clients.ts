@@ -4,19 +4,13 @@ import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
 import type { Clock } from '../ops/clock.js';
 import type { ClientRecord, ClientStore, TokenEndpointAuthMethod } from '../stores/ports.js';
-import type { CimdResolver } from './cimd.js';
+import type { CimdResolver, ClientLookup } from './cimd.js';
 
 /** A client, whichever way it became known. */
 export type ResolvedClient = ClientRecord & {
   /** `registered` (RFC 7591), `configured` (config file) or `metadata-document` (CIMD URL). */
   readonly source: 'registered' | 'configured' | 'metadata-document';
 };
-
-/** Who a client lookup is made for, so work it causes elsewhere (a metadata-document fetch) can be limited. */
-export interface ClientLookup {
-  /** The address of the browser or client whose request needs the client. */
-  readonly clientAddress?: string;
-}
 
 export interface ClientRegistry {
   /**

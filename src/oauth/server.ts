@@ -19,12 +19,11 @@ import type { PrincipalSnapshot, Stores } from '../stores/ports.js';
 import type { RevocationList } from '../tokens/revocation.js';
 import type { TokenSigner } from '../tokens/sign.js';
 import { createBrowserSessions } from './browser-session.js';
-import { createCimdResolver } from './cimd.js';
+import { type ClientLookup, createCimdResolver } from './cimd.js';
 import { createCimdFetchLimiter } from './cimd-fetch-limit.js';
 import { preRegisteredToClientRecord } from './client-metadata.js';
 import {
   authenticateClient,
-  type ClientLookup,
   createClientRegistry,
   type ResolvedClient,
   readClientCredentials,

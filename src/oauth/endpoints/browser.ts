@@ -22,7 +22,8 @@ import {
   parseAuthorizeRequest,
 } from '../authorize-request.js';
 import type { BrowserSessions, Interaction, LoginSession } from '../browser-session.js';
-import type { ClientLookup, ResolvedClient } from '../clients.js';
+import type { ClientLookup } from '../cimd.js';
+import type { ResolvedClient } from '../clients.js';
 import { type AuthorizationServerUrls, OAUTH_PATHS } from '../metadata.js';
 import {
   formActionSource,

@@ -4,7 +4,8 @@ import {
   type AuthorizeRequestContext,
   parseAuthorizeRequest,
 } from '../../../src/oauth/authorize-request.js';
-import type { ClientLookup, ResolvedClient } from '../../../src/oauth/clients.js';
+import type { ClientLookup } from '../../../src/oauth/cimd.js';
+import type { ResolvedClient } from '../../../src/oauth/clients.js';
 
 const RESOURCE = 'https://mcp.example.com/mcp';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tokenHash } from '../../../src/crypto/fingerprint.js';
 import { OAuthError, type OAuthErrorCode } from '../../../src/errors/oauth-error.js';
 import type { CimdResolver } from '../../../src/oauth/cimd.js';
-import { isClientIdentifierUrl } from '../../../src/oauth/cimd.js';
+import { type ClientLookup, isClientIdentifierUrl } from '../../../src/oauth/cimd.js';
 import {
   preRegisteredClientSchema,
   preRegisteredToClientRecord,
@@ -10,7 +10,6 @@ import {
 import {
   authenticateClient,
   type ClientAuthenticationRequest,
-  type ClientLookup,
   createClientRegistry,
   type ResolvedClient,
   readClientCredentials,
