@@ -130,11 +130,6 @@ export class UpstreamConnection {
     return connection;
   }
 
-  /** Requests sent upstream and not answered yet. */
-  get waiting(): number {
-    return this.pending.size;
-  }
-
   /** When the brokered credentials the upstream runs with expire (epoch ms), if it has any. */
   credentialsExpireAt(): number | undefined {
     return credentialsExpireAt(this.upstream);

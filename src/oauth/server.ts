@@ -294,8 +294,6 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     loginStillValid: (login) => accountActive(login.principal, login.authTime),
   });
 
-  const clientIp = clientAddressOf;
-
   let sweeper: NodeJS.Timeout | undefined;
   /** Removes expired codes, grants, revocations and browser records, a bounded batch each. */
   async function sweep(): Promise<void> {
@@ -336,14 +334,14 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     endpoints.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
   }
   const token = createTokenEndpoint({ grants, authenticateClient: authenticate, tokenExchange });
-  endpoints.post(OAUTH_PATHS.token, (c) => token(c.req.raw, clientIp(c)));
+  endpoints.post(OAUTH_PATHS.token, (c) => token(c.req.raw, clientAddressOf(c)));
   const revoke = createRevocationEndpoint({
     grants,
     authenticateClient: authenticate,
     verifyOwnToken: options.verifyOwnToken,
     clock,
   });
-  endpoints.post(OAUTH_PATHS.revocation, (c) => revoke(c.req.raw, clientIp(c)));
+  endpoints.post(OAUTH_PATHS.revocation, (c) => revoke(c.req.raw, clientAddressOf(c)));
   const introspect = createIntrospectionEndpoint({
     grants: stores.grants,
     revocations,
@@ -355,9 +353,9 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     issuer: urls.issuer,
     clock,
   });
-  endpoints.post(OAUTH_PATHS.introspection, (c) => introspect(c.req.raw, clientIp(c)));
+  endpoints.post(OAUTH_PATHS.introspection, (c) => introspect(c.req.raw, clientAddressOf(c)));
   if (register !== undefined)
-    endpoints.post(OAUTH_PATHS.registration, (c) => register(c.req.raw, clientIp(c)));
+    endpoints.post(OAUTH_PATHS.registration, (c) => register(c.req.raw, clientAddressOf(c)));
   for (const path of [
     OAUTH_PATHS.token,
     OAUTH_PATHS.revocation,
@@ -390,7 +388,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     scopeDescriptions: {},
     codeTtlSeconds: config.codeTtlSeconds,
     consentTtlSeconds: config.consentTtlSeconds,
-    clientIp,
+    clientIp: clientAddressOf,
     counters: stores.counters,
     audit,
     events: options.events,

@@ -28,8 +28,6 @@ export interface SessionManager {
   update(record: SessionRecord, data: Record<string, unknown>): Promise<SessionRecord | undefined>;
   /** Ends a session bound to `principal`, atomically (404 for anyone else's). */
   end(id: string, principal: Principal, reason?: SessionEndReason): Promise<void>;
-  /** Ends every session of one user (`issuer#subject`), e.g. when their access is revoked; returns how many. */
-  endAllOf(key: string, reason: SessionEndReason): Promise<number>;
   /** Live sessions of `principal`. */
   list(principal: Principal): Promise<SessionRecord[]>;
   /** Ends every expired session, in batches that yield to the event loop; returns how many ended. */
@@ -135,12 +133,6 @@ export function createSessionManager(deps: {
       const record = await store.deleteOwned(id, principalKey(principal));
       if (record === undefined) throw notFound();
       ended(record, reason);
-    },
-
-    async endAllOf(key, reason) {
-      const removed = await store.deleteByPrincipal(key);
-      for (const record of removed) ended(record, reason);
-      return removed.length;
     },
 
     list(principal) {

@@ -182,19 +182,6 @@ describe('session manager', () => {
     expect((await manager.resume(used.id, alice)).id).toBe(used.id);
   });
 
-  it('ends every session of one user at once (access revoked) and tells listeners why', async () => {
-    const { manager, ended } = setup({ maxPerUser: 5 });
-    const alice = principal('alice');
-    const a = await manager.open(alice, 'streamable-http', {});
-    const b = await manager.open(alice, 'websocket', {});
-    await manager.open(principal('bob'), 'streamable-http', {});
-    expect(await manager.endAllOf('https://issuer.test#alice', 'revoked')).toBe(2);
-    expect(ended.map(([id, reason]) => `${id}:${reason}`).sort()).toEqual(
-      [`${a.id}:revoked`, `${b.id}:revoked`].sort(),
-    );
-  });
-
-  // req: MCP-SECURITY-SESSION-ID-SECURE, MCP-TRANSPORT-SESSION-ID
   it('issues unguessable, header-safe ids', async () => {
     const { manager } = setup({ maxPerUser: 100 });
     const ids = new Set<string>();
