@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cleanEnv, runCli } from '../helpers/cli.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/late-server.js';
-import { ACCEPT } from '../helpers/mcp-http.js';
+import { postMcp } from '../helpers/mcp-http.js';
 import { authorizeUrl as authorizeAt, type CookieJar, pkce, signIn } from '../helpers/oauth.js';
 import { eventually, isAlive } from '../helpers/wait.js';
 import { connectRaw } from '../helpers/websocket.js';
@@ -103,16 +103,7 @@ describe('removing, re-passwording or disabling an account takes its access away
     });
 
   const mcp = (running: TestGateway, accessToken: string, body: unknown, sessionId?: string) =>
-    fetch(running.mcpUrl, {
-      method: 'POST',
-      headers: {
-        accept: ACCEPT,
-        'content-type': 'application/json',
-        authorization: `Bearer ${accessToken}`,
-        ...(sessionId !== undefined && { 'mcp-session-id': sessionId }),
-      },
-      body: JSON.stringify(body),
-    });
+    postMcp(running.mcpUrl, accessToken, body, sessionId);
 
   async function openSession(
     running: TestGateway,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../../src/ops/clock.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { ACCEPT, INIT, messages } from '../helpers/mcp-http.js';
+import { INIT, messages, postMcp } from '../helpers/mcp-http.js';
 import { eventually, isAlive } from '../helpers/wait.js';
 
 describe('abandoned 2025-era sessions never lock a user out (over HTTP)', () => {
@@ -19,16 +19,7 @@ describe('abandoned 2025-era sessions never lock a user out (over HTTP)', () => 
   }
 
   const post = (running: TestGateway, token: string, body: unknown, sessionId?: string) =>
-    fetch(running.mcpUrl, {
-      method: 'POST',
-      headers: {
-        accept: ACCEPT,
-        'content-type': 'application/json',
-        authorization: `Bearer ${token}`,
-        ...(sessionId !== undefined && { 'mcp-session-id': sessionId }),
-      },
-      body: JSON.stringify(body),
-    });
+    postMcp(running.mcpUrl, token, body, sessionId);
 
   /** What a client that restarts without DELETE does: initialize, and never come back. */
   async function initialize(running: TestGateway, token: string): Promise<string> {

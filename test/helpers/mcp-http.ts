@@ -27,3 +27,22 @@ export async function messages(response: Response): Promise<Array<Record<string,
   }
   return body === '' ? [] : [JSON.parse(body) as Record<string, unknown>];
 }
+
+/** POSTs one JSON-RPC message to an MCP endpoint with a bearer token, in a session when `sessionId` is given. */
+export function postMcp(
+  url: string | URL,
+  token: string,
+  body: unknown,
+  sessionId?: string,
+): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      accept: ACCEPT,
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+      ...(sessionId !== undefined && { 'mcp-session-id': sessionId }),
+    },
+    body: JSON.stringify(body),
+  });
+}

@@ -5,8 +5,9 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/late-server.js';
+import { postMcp } from '../helpers/mcp-http.js';
 import { type CookieJar, signIn } from '../helpers/oauth.js';
-import { ACCEPT, INIT, type RpcAnswer, rpcOf } from './helpers/harness.js';
+import { INIT, type RpcAnswer, rpcOf } from './helpers/harness.js';
 import { PASSWORD, pkce, REDIRECT, type Tokens } from './helpers/oauth-client.js';
 import { type ServeProcess, startServe } from './helpers/serve-process.js';
 
@@ -86,16 +87,7 @@ describe('SIGKILL under load, restart on SQLite', () => {
       body: new URLSearchParams(fields).toString(),
     });
   const mcp = (token: string, body: unknown, sessionId?: string) =>
-    fetch(`${base}/mcp`, {
-      method: 'POST',
-      headers: {
-        accept: ACCEPT,
-        'content-type': 'application/json',
-        authorization: `Bearer ${token}`,
-        ...(sessionId !== undefined && { 'mcp-session-id': sessionId }),
-      },
-      body: JSON.stringify(body),
-    });
+    postMcp(`${base}/mcp`, token, body, sessionId);
   const authorize = (clientId: string, challenge: string, extra: Record<string, string> = {}) =>
     `${base}/oauth/authorize?${new URLSearchParams({
       response_type: 'code',

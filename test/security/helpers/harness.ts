@@ -15,7 +15,9 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
  * requests each attack is made of. Attacks go over real sockets unless a test says otherwise.
  */
 
-export const ACCEPT = 'application/json, text/event-stream';
+export { ACCEPT } from '../../helpers/mcp-http.js';
+
+import { ACCEPT } from '../../helpers/mcp-http.js';
 export const PROTOCOL_2025 = '2025-11-25';
 export const PROTOCOL_2026 = '2026-07-28';
 
