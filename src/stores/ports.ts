@@ -1,5 +1,5 @@
 /**
- * Store ports: one interface per record type. Every adapter (memory, SQLite; Postgres and Redis later)
+ * Store ports: one interface per record type. Every adapter (memory, SQLite, PostgreSQL, Redis)
  * passes the same contract suite in `test/contract/`. Operations are atomic: no adapter may implement
  * one with a read followed by a write across an await.
  *
@@ -479,6 +479,66 @@ export interface CounterStore {
   deleteExpired?(now: number, limit: number): Promise<number>;
 }
 
+/* ----------------------------------------------------------------------------------------------
+ * Shared limits and the cluster bus: what several instances on one engine need beyond records.
+ * -------------------------------------------------------------------------------------------- */
+
+/** The answer to one `consume`: allowed, or refused with how long until the next point frees up. */
+export type RateLimitDecision =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly retryAfterSeconds: number };
+
+/**
+ * A fixed-window limit per key (`rate-limiter-flexible` on the store's engine): each `consume` spends one
+ * point; a key that spent all its points in the window is refused until the window ends. Every instance on
+ * the same engine shares the counts. A backend that cannot answer rejects with `ERR_STORE_UNAVAILABLE`:
+ * callers fail closed, never reading a failure as "allowed".
+ */
+export interface RateLimiter {
+  consume(key: string): Promise<RateLimitDecision>;
+}
+
+export interface RateLimiterOptions {
+  /** Points (allowed events) per key per window; a positive integer. */
+  readonly points: number;
+  /** Length of the window, in seconds; a positive integer. */
+  readonly durationSeconds: number;
+  /** Keeps limiters sharing one engine apart (`ws-connect-user`, …). */
+  readonly keyPrefix: string;
+}
+
+/**
+ * What one instance tells the others on the same engine. Messages are hints to act at once; the state they
+ * describe is always in the store first, so an instance that missed one (the bus reconnected) loses
+ * nothing by re-reading it.
+ */
+export type ClusterMessage =
+  /** Revocation entries were added: reload the revocation list now. */
+  | { readonly type: 'revocations.changed' }
+  /** A session ended (by its user, the sweeper, eviction or an operator): release its upstream. */
+  | { readonly type: 'session.ended'; readonly sessionId: string; readonly reason: string }
+  /** Signing keys were created or retired: reload the key set. */
+  | { readonly type: 'signing-keys.changed' };
+
+/**
+ * Broadcast between the instances sharing one engine (PostgreSQL `LISTEN/NOTIFY`, Redis pub/sub). Delivery
+ * is at most once and only while connected; every listener must stay correct without it, by polling.
+ */
+export interface ClusterBus {
+  /** Sends to every instance, this one included; resolves once the engine accepted the message. */
+  publish(message: ClusterMessage): Promise<void>;
+  /** Calls `listener` for every message received; returns the unsubscribe function. */
+  subscribe(listener: (message: ClusterMessage) => void): () => void;
+  /**
+   * Calls `listener` with `true` each time the subscription is (re)established — messages may have been
+   * missed before it, so listeners resync — and with `false` when it is lost. Returns the unsubscribe.
+   */
+  onConnectionChange(listener: (connected: boolean) => void): () => void;
+  /** Whether the subscription is established now. */
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
 /** All ports of one backend. */
 export interface Stores {
   readonly sessions: SessionStore;
@@ -492,6 +552,13 @@ export interface Stores {
   readonly signingKeys: SigningKeyStore;
   readonly ephemeral: EphemeralStore;
   readonly counters: CounterStore;
+  /** Limits shared by every instance on this engine (in-process for memory and SQLite). */
+  rateLimiter(options: RateLimiterOptions): RateLimiter;
+  /**
+   * The cluster bus of an engine several instances share (PostgreSQL, Redis); absent for memory and SQLite,
+   * whose other processes (the CLI) are reached by polling the store.
+   */
+  readonly bus?: ClusterBus;
   /** Which adapter this is (`memory`, `sqlite`, …), for logs and diagnostics. */
   readonly kind: string;
   /** Releases connections and files. */

@@ -1,10 +1,13 @@
+import { describeClusterBusContract } from './bus.contract.js';
 import { describeClientStoreContract } from './clients.contract.js';
 import { describeAuthorizationCodeStoreContract } from './codes.contract.js';
 import { describeConsentStoreContract } from './consents.contract.js';
 import { describeCounterStoreContract } from './counters.contract.js';
+import { forEachEngine } from './engines.js';
 import { describeEphemeralStoreContract } from './ephemeral.contract.js';
 import { describeGrantStoreContract } from './grants.contract.js';
-import { memoryHarness, type StoreContractOptions, type StoresHarness, sqliteHarness } from './harness.js';
+import type { StoreContractOptions, StoresHarness } from './harness.js';
+import { describeRateLimiterContract } from './rate-limiters.contract.js';
 import { describeRevocationStoreContract } from './revocations.contract.js';
 import { describeSigningKeyStoreContract } from './signing-keys.contract.js';
 import { describeUpstreamTokenStoreContract } from './upstream-tokens.contract.js';
@@ -16,7 +19,7 @@ type Contract = (
   options?: StoreContractOptions,
 ) => void;
 
-/** Every authorization-server port; each runs against every adapter below. */
+/** Every authorization-server port; each runs against every engine (see `engines.ts`). */
 const CONTRACTS: readonly Contract[] = [
   describeUserStoreContract,
   describeClientStoreContract,
@@ -27,21 +30,15 @@ const CONTRACTS: readonly Contract[] = [
   describeUpstreamTokenStoreContract,
   describeSigningKeyStoreContract,
   describeEphemeralStoreContract,
-  describeCounterStoreContract,
 ];
 
-for (const describeContract of CONTRACTS) {
-  describeContract('memory', memoryHarness);
-  describeContract('sqlite', sqliteHarness(), { durable: true });
-  describeContract('sqlite, races across two connections', sqliteHarness(), {
-    durable: true,
-    twoConnections: true,
+forEachEngine((engine) => {
+  for (const describeContract of CONTRACTS) describeContract(engine.name, engine.harness, engine.options);
+  describeCounterStoreContract(engine.name, engine.harness, {
+    ...engine.options,
+    withoutSweep: engine.nativeExpiry === true,
   });
-  describeContract(
-    'sqlite, caller connection defaulting to BigInt',
-    sqliteHarness({ bigIntConnection: true }),
-    {
-      durable: true,
-    },
-  );
-}
+  describeRateLimiterContract(engine.name, engine.harness, { ...engine.options, perProcess: !engine.shared });
+  // The bus needs two connections to the same data, so it runs once per shared engine.
+  if (engine.shared && engine.options.twoConnections) describeClusterBusContract(engine.name, engine.harness);
+});

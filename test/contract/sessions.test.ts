@@ -1,9 +1,4 @@
-import { memoryHarness, sqliteHarness } from './harness.js';
+import { forEachEngine } from './engines.js';
 import { describeSessionStoreContract } from './sessions.contract.js';
 
-describeSessionStoreContract('memory', memoryHarness);
-describeSessionStoreContract('sqlite', sqliteHarness(), { durable: true });
-describeSessionStoreContract('sqlite, races across two connections', sqliteHarness(), {
-  durable: true,
-  twoConnections: true,
-});
+forEachEngine((engine) => describeSessionStoreContract(engine.name, engine.harness, engine.options));

@@ -1,4 +1,5 @@
 import type { Stores } from '../ports.js';
+import { memoryRateLimiter } from '../rate-limiter.js';
 import { createMemoryClientStore } from './clients.js';
 import { createMemoryAuthorizationCodeStore } from './codes.js';
 import { createMemoryConsentStore } from './consents.js';
@@ -51,6 +52,7 @@ export function createMemoryStores(): Stores {
   ];
   return {
     kind: 'memory',
+    rateLimiter: memoryRateLimiter,
     sessions: sessions.store,
     users: users.store,
     clients: clients.store,

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Stores } from '../ports.js';
+import { memoryRateLimiter } from '../rate-limiter.js';
 import { createSqliteClientStore } from './clients.js';
 import { createSqliteAuthorizationCodeStore } from './codes.js';
 import { createSqliteConsentStore } from './consents.js';
@@ -87,6 +88,7 @@ export function createSqliteStores(options: SqliteStoresOptions): Stores {
     migrateSqlite(db);
     return {
       kind: 'sqlite',
+      rateLimiter: memoryRateLimiter,
       sessions: createSqliteSessionStore(db),
       users: createSqliteUserStore(db),
       clients: createSqliteClientStore(db),

@@ -1,0 +1,97 @@
+import type { UserRecord, UserStore } from '../ports.js';
+import type { PostgresContext } from './context.js';
+import { optionalField } from './rows.js';
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+  disabled_at: number | null;
+  credentials_changed_at: number;
+}
+
+function toRecord(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    ...optionalField('email', row.email),
+    ...optionalField('name', row.name),
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    ...optionalField('disabledAt', row.disabled_at),
+    credentialsChangedAt: row.credentials_changed_at,
+  };
+}
+
+export function createPostgresUserStore(ctx: PostgresContext): UserStore {
+  const { users } = ctx.tables;
+  const one = async (text: string, values: readonly unknown[]): Promise<UserRecord | undefined> => {
+    const { rows } = await ctx.query<UserRow>(text, values);
+    return rows[0] === undefined ? undefined : toRecord(rows[0]);
+  };
+
+  return {
+    // No conflict target: a taken id and a taken username both leave the row out, in one statement, also
+    // when two creates race (the second waits for the first and then does nothing).
+    async create(user) {
+      const { rowCount } = await ctx.query(
+        `INSERT INTO ${users} (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
+           credentials_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT DO NOTHING`,
+        [
+          user.id,
+          user.username,
+          user.email ?? null,
+          user.name ?? null,
+          user.passwordHash,
+          user.createdAt,
+          user.updatedAt,
+          user.disabledAt ?? null,
+          user.credentialsChangedAt,
+        ],
+      );
+      return rowCount === 1;
+    },
+    get: (id) => one(`SELECT * FROM ${users} WHERE id = $1`, [id]),
+    findByUsername: (username) => one(`SELECT * FROM ${users} WHERE username = $1`, [username]),
+    async list() {
+      const { rows } = await ctx.query<UserRow>(`SELECT * FROM ${users} ORDER BY username`);
+      return rows.map(toRecord);
+    },
+    async setPassword(id, passwordHash, now, expectedHash) {
+      const { rowCount } = await ctx.query(
+        `UPDATE ${users} SET password_hash = $2, updated_at = $3, credentials_changed_at = $3
+         WHERE id = $1 AND ($4::text IS NULL OR password_hash = $4::text)`,
+        [id, passwordHash, now, expectedHash ?? null],
+      );
+      return rowCount === 1;
+    },
+    async rehash(id, passwordHash, now, expectedHash) {
+      const { rowCount } = await ctx.query(
+        `UPDATE ${users} SET password_hash = $2, updated_at = $3 WHERE id = $1 AND password_hash = $4`,
+        [id, passwordHash, now, expectedHash],
+      );
+      return rowCount === 1;
+    },
+    // `updated_at` moves only when the enabled state actually flips.
+    setDisabled: (id, disabled, now) =>
+      one(
+        `UPDATE ${users} SET
+           disabled_at = CASE WHEN $2::boolean THEN coalesce(disabled_at, $3::bigint) END,
+           updated_at = CASE WHEN (disabled_at IS NOT NULL) = $2::boolean THEN updated_at ELSE $3::bigint END
+         WHERE id = $1
+         RETURNING *`,
+        [id, disabled, now],
+      ),
+    async delete(id) {
+      const { rowCount } = await ctx.query(`DELETE FROM ${users} WHERE id = $1`, [id]);
+      return rowCount === 1;
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
+import type { ClusterBus, ClusterMessage } from '../../../src/stores/ports.js';
+import { COMMAND_TIMEOUT_MS } from '../../../src/stores/redis/connection.js';
+import { createRedisStores, type RedisStores } from '../../../src/stores/redis/index.js';
+import { type PrivateRedis, REDIS_SERVER_AVAILABLE, startPrivateRedis } from '../../helpers/private-redis.js';
+import { eventually } from '../../helpers/wait.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const MINUTE = 60_000;
+/** Deadlines for what waits on a reconnection: wide, the machine may be loaded. */
+const RECOVERY_MS = 30_000;
+/** How fast an operation must fail while Redis is down: the connection is gone, nothing may wait on it. */
+const FAIL_FAST_MS = 5_000;
+
+if (!REDIS_SERVER_AVAILABLE)
+  console.warn('[redis-outage] redis-server is not on PATH: skipped the outage test');
+
+function isUnavailable(error: unknown): boolean {
+  return isGatehouseError(error, 'ERR_STORE_UNAVAILABLE');
+}
+
+/** Publishes a fresh `session.ended` on `bus` and resolves once `bus` itself delivers it back. */
+async function roundTrip(bus: ClusterBus, sessionId: string): Promise<void> {
+  const received: ClusterMessage[] = [];
+  const unsubscribe = bus.subscribe((message) => received.push(message));
+  try {
+    await bus.publish({ type: 'session.ended', sessionId, reason: 'expired' });
+    await eventually(
+      () => received.some((m) => m.type === 'session.ended' && m.sessionId === sessionId),
+      RECOVERY_MS,
+    );
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** Resolves once `operation` succeeds, retrying while it fails with `ERR_STORE_UNAVAILABLE`. */
+async function untilAvailable(operation: () => Promise<unknown>): Promise<void> {
+  await eventually(async () => {
+    try {
+      await operation();
+      return true;
+    } catch (error) {
+      if (isUnavailable(error)) return false;
+      throw error;
+    }
+  }, RECOVERY_MS);
+}
+
+describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis stores through an outage of a private redis-server', () => {
+  let server: PrivateRedis;
+  let stores: RedisStores;
+
+  beforeAll(async () => {
+    server = await startPrivateRedis();
+    stores = await createRedisStores({ url: server.url, keyPrefix: 'gh-outage:' });
+  });
+
+  afterAll(async () => {
+    await stores?.close();
+    await server?.destroy();
+  });
+
+  it('fails fast while Redis is down, then works again on the same stores and bus', {
+    timeout: 120_000,
+  }, async () => {
+    const bus = stores.bus;
+    const changes: boolean[] = [];
+    bus.onConnectionChange((connected) => changes.push(connected));
+    const limiter = stores.rateLimiter({ points: 100, durationSeconds: 60, keyPrefix: 'outage' });
+    expect(await stores.counters.increment('before', MINUTE, T0)).toEqual({ count: 1, resetAt: T0 + MINUTE });
+    await roundTrip(bus, 'before-outage');
+
+    // Commands in flight when the server goes away settle too: answered, or refused as unavailable.
+    const stopping = Date.now();
+    const inFlight = Array.from({ length: 20 }, (_, i) =>
+      stores.counters.increment(`flight-${i}`, MINUTE, T0),
+    );
+    await server.stop();
+    const settled = await Promise.allSettled(inFlight);
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') expect(isUnavailable(outcome.reason)).toBe(true);
+    }
+    expect(Date.now() - stopping).toBeLessThan(RECOVERY_MS);
+
+    await eventually(() => !bus.connected, RECOVERY_MS);
+    expect(changes).toEqual([false]);
+    const operations: Array<() => Promise<unknown>> = [
+      () => stores.sessions.get('sess-any', T0),
+      () => stores.counters.increment('during', MINUTE, T0),
+      () => stores.grants.revoke('grant-any', T0, T0 + MINUTE),
+      () => stores.revocations.watermark(),
+      () => stores.ephemeral.take('authorize', 'any', T0),
+      () => limiter.consume('alice'),
+      () => bus.publish({ type: 'revocations.changed' }),
+    ];
+    for (const operation of operations) {
+      const started = Date.now();
+      await expect(operation()).rejects.toSatisfy(isUnavailable);
+      expect(Date.now() - started).toBeLessThan(FAIL_FAST_MS);
+    }
+
+    await server.start();
+
+    await untilAvailable(() => stores.revocations.watermark());
+    await eventually(() => bus.connected, RECOVERY_MS);
+    expect(changes).toEqual([false, true]);
+    // The private server keeps nothing across a restart; what matters is that the same objects work again.
+    expect(await stores.counters.peek('before', T0)).toBeUndefined();
+    expect(await stores.counters.increment('after', MINUTE, T0)).toEqual({ count: 1, resetAt: T0 + MINUTE });
+    expect(await limiter.consume('alice')).toEqual({ allowed: true });
+    await roundTrip(bus, 'after-outage');
+  });
+
+  it('refuses as unavailable, after the command timeout, while the server stops answering', {
+    timeout: 60_000,
+  }, async () => {
+    await untilAvailable(() => stores.revocations.watermark());
+    const admin = new Redis(server.url);
+    admin.on('error', () => {});
+    try {
+      // Writes (every script) now wait, on an open connection, until the pause ends.
+      await admin.call('CLIENT', 'PAUSE', String(4 * COMMAND_TIMEOUT_MS), 'WRITE');
+      const started = Date.now();
+      await expect(stores.counters.increment('paused', MINUTE, T0)).rejects.toSatisfy(isUnavailable);
+      expect(Date.now() - started).toBeLessThan(2 * COMMAND_TIMEOUT_MS);
+      await admin.call('CLIENT', 'UNPAUSE');
+      await untilAvailable(() => stores.revocations.watermark());
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('refuses a command in flight when the server crashes at once, not after the command timeout', {
+    timeout: 60_000,
+  }, async () => {
+    await untilAvailable(() => stores.revocations.watermark());
+    const admin = new Redis(server.url);
+    admin.on('error', () => {});
+    try {
+      // Writes (every script) wait on the server, so the next one is in flight when it crashes.
+      await admin.call('CLIENT', 'PAUSE', String(4 * COMMAND_TIMEOUT_MS), 'WRITE');
+      const inFlight = stores.counters.increment('in-flight', MINUTE, T0).then(
+        () => 'answered',
+        (error: unknown) => error,
+      );
+      const crashed = Date.now();
+
+      // Back at once: ioredis reconnects before giving up on the command, and then never answers it.
+      await server.crash();
+      await server.start();
+
+      expect(isUnavailable(await inFlight)).toBe(true);
+      // Well inside the command timeout, which alone would end the wait otherwise.
+      expect(Date.now() - crashed).toBeLessThan(COMMAND_TIMEOUT_MS / 2);
+    } finally {
+      admin.disconnect();
+      await server.start();
+    }
+    await untilAvailable(() => stores.revocations.watermark());
+  });
+});
