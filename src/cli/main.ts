@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
 import { registerDoctor } from './doctor.js';
+import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
 import { registerUsers } from './users.js';
@@ -13,6 +14,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerToken(program);
   registerUsers(program);
   registerDoctor(program);
+  registerMigrate(program);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

@@ -8,6 +8,7 @@ import { systemClock } from '../ops/clock.js';
 import { openStores } from '../stores/open.js';
 import { DEVELOPMENT_TOKEN_CLAIM } from '../tokens/local-verifier.js';
 import { openDeploymentKeys } from '../tokens/open-keys.js';
+import { announceRevocations } from '../tokens/revocation.js';
 import { createTokenSigner } from '../tokens/sign.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
@@ -78,10 +79,11 @@ async function mint(flags: TokenFlags): Promise<void> {
   }
   const urls = gatewayUrls(config);
   const jti = randomBytes(16).toString('base64url');
-  const stores = openStores(config);
+  const stores = await openStores(config);
   let token: string;
   try {
     const { keys } = await openDeploymentKeys(config, stores, systemClock);
+    keys.close();
     const signer = createTokenSigner({ keys, issuer: urls.issuer, clock: systemClock });
     token = await signer.sign({
       subject: flags.user,
@@ -122,7 +124,7 @@ async function revoke(target: string, flags: TokenFlags): Promise<void> {
   }
   const now = systemClock.now();
   const revocation = revocationOf(target, config, now);
-  const stores = openStores(config);
+  const stores = await openStores(config);
   try {
     await stores.revocations.add({
       kind: 'jti',
@@ -130,6 +132,7 @@ async function revoke(target: string, flags: TokenFlags): Promise<void> {
       revokedAt: now,
       expiresAt: revocation.expiresAt,
     });
+    await announceRevocations(stores.bus);
   } finally {
     await stores.close();
   }

@@ -181,7 +181,7 @@ async function withAccounts(
       'the memory store keeps nothing after this command exits; configure store.kind "sqlite" to manage users',
     );
   }
-  const stores = openStores(config);
+  const stores = await openStores(config);
   const accounts = createLocalAccounts({
     users: stores.users,
     counters: stores.counters,

@@ -11,6 +11,23 @@ import { federationConfigSchema } from './federation.js';
 const durationMs = z.number().int().positive();
 const url = z.url({ protocol: /^https?$/ });
 
+/**
+ * A store server's URL with one of `protocols`. Its password is never echoed: a malformed URL is reported
+ * without its text.
+ */
+function storeUrl(protocols: readonly string[]) {
+  return z.string().refine(
+    (text) => {
+      try {
+        return protocols.includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL` },
+  );
+}
+
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -551,6 +568,24 @@ export const diagnosticsSchema = z
   })
   .strict();
 
+/** A limit per minute; 0 turns it off. */
+const perMinute = z.number().int().min(0);
+
+export const limitsSchema = z
+  .object({
+    /**
+     * MCP admissions (HTTP requests, WebSocket and SSE connections) per client address per minute,
+     * counted before the token is checked. Behind NAT many people share an address: size it for that.
+     * Default 0 (off).
+     */
+    requestsPerAddressPerMinute: perMinute.default(0),
+    /** MCP admissions per user per minute. Default 0 (off). */
+    requestsPerUserPerMinute: perMinute.default(0),
+    /** MCP admissions per OAuth client (`client_id`/`azp` of the token), all its users together. Default 0 (off). */
+    requestsPerClientPerMinute: perMinute.default(0),
+  })
+  .strict();
+
 export const storeSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -560,7 +595,56 @@ export const storeSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   z.object({ kind: z.literal('memory') }).strict(),
+  z
+    .object({
+      kind: z.literal('postgres'),
+      /**
+       * `postgres://user:password@host:port/database` (`postgresql://` too). Prefer `urlFile` when it
+       * carries a password.
+       */
+      url: storeUrl(['postgres:', 'postgresql:']).optional(),
+      /** A file holding the URL (trailing newline ignored). */
+      urlFile: z.string().min(1).optional(),
+      /** Schema holding Gatehouse's tables, created when missing. Default `gatehouse`. */
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier (letters, digits, _)')
+        .default('gatehouse'),
+      /** Connections per instance. Default 10. */
+      poolSize: z.number().int().min(1).max(200).default(10),
+    })
+    .strict()
+    .refine((v) => (v.url === undefined) !== (v.urlFile === undefined), {
+      message: 'set exactly one of url and urlFile',
+      path: ['url'],
+    })
+    .transform(({ urlFile, url, ...store }, ctx) => {
+      if (url === undefined) return unreadFile(ctx, 'urlFile');
+      return { ...store, url };
+    }),
+  z
+    .object({
+      kind: z.literal('redis'),
+      /** `redis://[:password@]host:port/db` or `rediss://` (TLS). Prefer `urlFile` when it carries a password. */
+      url: storeUrl(['redis:', 'rediss:']).optional(),
+      /** A file holding the URL (trailing newline ignored). */
+      urlFile: z.string().min(1).optional(),
+      /** Prefix of every key Gatehouse writes, so it can share a Redis database. Default `gatehouse:`. */
+      keyPrefix: z.string().min(1).max(64).default('gatehouse:'),
+    })
+    .strict()
+    .refine((v) => (v.url === undefined) !== (v.urlFile === undefined), {
+      message: 'set exactly one of url and urlFile',
+      path: ['url'],
+    })
+    .transform(({ urlFile, url, ...store }, ctx) => {
+      if (url === undefined) return unreadFile(ctx, 'urlFile');
+      return { ...store, url };
+    }),
 ]);
+
+/** The store kinds several instances can share. */
+export const SHARED_STORE_KINDS: readonly string[] = ['postgres', 'redis'];
 
 export const configSchema = z
   .object({
@@ -584,6 +668,8 @@ export const configSchema = z
     diagnostics: diagnosticsSchema.default(diagnosticsSchema.parse({})),
     /** Default: SQLite under `dataDir`. */
     store: storeSchema.default({ kind: 'sqlite' }),
+    /** MCP request limits, shared by every instance on a PostgreSQL or Redis store. Default: off. */
+    limits: limitsSchema.default(limitsSchema.parse({})),
     log: z
       .object({
         /** pino level. Default `info`. */

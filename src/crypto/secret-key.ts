@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 
@@ -43,6 +43,8 @@ export function loadSecretKey(options: {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   try {
+    // The data directory exists already beside a SQLite database; beside a server store it may not.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
     return { key: decode(readFileSync(path, 'utf8'), path), source: 'generated' };
   } catch (error) {

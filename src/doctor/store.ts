@@ -4,6 +4,7 @@ import type { GatehouseConfig } from '../config/schema.js';
 import type { Clock } from '../ops/clock.js';
 import { describeStores, openExistingStores } from '../stores/open.js';
 import type { Stores } from '../stores/ports.js';
+import { redisPersistence } from '../stores/redis/persistence.js';
 import type { DoctorCheck, DoctorStatus } from './check.js';
 
 /**
@@ -25,7 +26,7 @@ export async function storeCheck(
   };
   let stores: Stores | undefined;
   try {
-    stores = openExistingStores(config);
+    stores = await openExistingStores(config);
     if (stores === undefined) {
       return {
         check: {
@@ -59,6 +60,8 @@ export async function storeCheck(
       stores,
     };
   }
+
+  if (config.store.kind === 'redis') return { check: await redisDurability(config, details), stores };
 
   const files = localFiles(config).filter((file) => file.role === 'dataDir' || file.role === 'database');
   const refused = localFileIssues(files);
@@ -99,4 +102,39 @@ function describeFile(file: LocalFile, details: Record<string, unknown>): void {
   const prefix = file.role === 'dataDir' ? 'dataDir' : 'file';
   details[`${prefix}Mode`] = octalMode(file.mode);
   if (file.openTo.length > 0) details[`${prefix}ExposedTo`] = file.openTo;
+}
+
+/**
+ * A Redis store answers, but keeps users, clients, grants and signing keys only if Redis itself persists
+ * (AOF or RDB snapshots): without either, its restart signs everyone out and forgets every account. A
+ * warning in production; a note otherwise. A server that refuses to say (managed Redis without `CONFIG`)
+ * is reported as unknown.
+ */
+async function redisDurability(
+  config: GatehouseConfig,
+  details: Record<string, unknown>,
+): Promise<DoctorCheck> {
+  const where = `redis store at ${describeStores(config).location}`;
+  const url = config.store.kind === 'redis' ? config.store.url : '';
+  const persistence = await redisPersistence(url).catch(() => ({ aof: undefined, rdb: undefined }));
+  const withPersistence = { ...details, persistence };
+  if (persistence.aof === true || persistence.rdb === true) {
+    const how = [persistence.aof === true && 'AOF', persistence.rdb === true && 'RDB'].filter(Boolean);
+    return {
+      id: 'store',
+      status: 'ok',
+      summary: `${where} answers and persists (${how.join(' and ')})`,
+      details: withPersistence,
+    };
+  }
+  const unknown = persistence.aof === undefined || persistence.rdb === undefined;
+  return {
+    id: 'store',
+    status: config.mode === 'production' ? 'warn' : 'ok',
+    summary: unknown
+      ? `${where} answers; whether Redis persists its data could not be read`
+      : `${where} answers, but Redis persists nothing (no AOF, no RDB): a Redis restart loses every user, client, grant and signing key`,
+    details: { ...withPersistence, reason: unknown ? 'persistence_unknown' : 'not_persistent' },
+    hints: ['turn on appendonly yes (AOF) or RDB snapshots (save) on the Redis server'],
+  };
 }

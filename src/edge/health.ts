@@ -16,7 +16,8 @@ export interface HealthOptions {
 /**
  * `/healthz`: the process answers. `/readyz`: it can serve — the store answers and the upstream can be
  * used (a stdio command that resolves, an HTTP upstream that answers); 503 with what is wrong otherwise,
- * so a load balancer sends no user to an instance that would only fail them.
+ * so a load balancer sends no user to an instance that would only fail them. A shared store also reports
+ * its cluster bus (`connected` or `reconnecting`), which does not decide readiness.
  */
 export function createHealthApp(options: HealthOptions): Hono<GatehouseEnv> {
   const { stores, upstream, clock, logger } = options;
@@ -35,7 +36,12 @@ export function createHealthApp(options: HealthOptions): Hono<GatehouseEnv> {
     return c.json(
       {
         status: ready ? 'ready' : 'unavailable',
-        store: { kind: stores.kind, status: store },
+        store: {
+          kind: stores.kind,
+          status: store,
+          // Informational: without the bus an instance still serves, checking revocations per request.
+          ...(stores.bus !== undefined && { bus: stores.bus.connected ? 'connected' : 'reconnecting' }),
+        },
         ...(health !== undefined && {
           upstream: health.ok ? { status: 'ok' } : { status: 'unavailable', reason: health.reason },
         }),

@@ -52,7 +52,7 @@ describe('gatehouse users', () => {
 
   /** The library over the same config the CLI used: what the gateway would see. */
   async function withAccounts<T>(dataDir: string, use: (accounts: LocalAccounts) => Promise<T>): Promise<T> {
-    const stores = openStores(loadConfig({ env: {}, overrides: { dataDir } }));
+    const stores = await openStores(loadConfig({ env: {}, overrides: { dataDir } }));
     try {
       expect(stores.kind).toBe('sqlite');
       return await use(

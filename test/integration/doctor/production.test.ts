@@ -46,7 +46,7 @@ async function deployment(): Promise<{
 }> {
   const dataDir = join(tempDir(), 'data');
   const deployed = config(dataDir);
-  const stores = openStores(deployed);
+  const stores = await openStores(deployed);
   const urls = gatewayUrls(deployed);
   const { keys } = await openDeploymentKeys(deployed, stores, systemClock);
   const signer = createTokenSigner({ keys, issuer: urls.issuer, clock: systemClock });

@@ -594,3 +594,81 @@ describe('the parsed configuration holds its secrets', () => {
     expect(config.authorizationServer).not.toHaveProperty('secretKeyFile');
   });
 });
+
+describe('loadConfig: shared stores', () => {
+  const PG_URL = 'postgres://gatehouse:pg-Passw0rd-do-not-print@db.internal:5432/gatehouse';
+
+  it('takes a PostgreSQL store from GATEHOUSE_STORE__KIND and GATEHOUSE_STORE__URL, with defaults', () => {
+    const config = loadConfig({ env: { GATEHOUSE_STORE__KIND: 'postgres', GATEHOUSE_STORE__URL: PG_URL } });
+    expect(config.store).toEqual({ kind: 'postgres', url: PG_URL, schema: 'gatehouse', poolSize: 10 });
+  });
+
+  it('takes a Redis store with its key prefix', () => {
+    const config = loadConfig({
+      env: {
+        GATEHOUSE_STORE__KIND: 'redis',
+        GATEHOUSE_STORE__URL: 'rediss://cache.internal:6380/2',
+        GATEHOUSE_STORE__KEY_PREFIX: 'gh:',
+      },
+    });
+    expect(config.store).toEqual({ kind: 'redis', url: 'rediss://cache.internal:6380/2', keyPrefix: 'gh:' });
+  });
+
+  it('reads the URL from urlFile, so its password stays out of the config', () => {
+    const config = loadConfig({
+      env: { GATEHOUSE_STORE__KIND: 'postgres', GATEHOUSE_STORE__URL_FILE: '/run/secrets/pg' },
+      readFile: files({ '/run/secrets/pg': `${PG_URL}\n` }),
+    });
+    expect(config.store).toMatchObject({ kind: 'postgres', url: PG_URL });
+
+    const fromFile = loadConfig({
+      file: '/etc/gatehouse.json',
+      env: {},
+      readFile: files({
+        '/etc/gatehouse.json': JSON.stringify({ store: { kind: 'redis', urlFile: '/run/secrets/redis' } }),
+        '/run/secrets/redis': 'redis://:pw@cache.internal:6379/0\n',
+      }),
+    });
+    expect(fromFile.store).toEqual({
+      kind: 'redis',
+      url: 'redis://:pw@cache.internal:6379/0',
+      keyPrefix: 'gatehouse:',
+    });
+    expect(fromFile.store).not.toHaveProperty('urlFile');
+  });
+
+  it.each([
+    ['no URL', { GATEHOUSE_STORE__KIND: 'postgres' }, 'store.url'],
+    [
+      'a Redis URL for PostgreSQL',
+      { GATEHOUSE_STORE__KIND: 'postgres', GATEHOUSE_STORE__URL: 'redis://x:6379' },
+      'store.url',
+    ],
+    [
+      'an http URL for Redis',
+      { GATEHOUSE_STORE__KIND: 'redis', GATEHOUSE_STORE__URL: 'http://x:6379' },
+      'store.url',
+    ],
+    [
+      'a schema that is no plain identifier',
+      {
+        GATEHOUSE_STORE__KIND: 'postgres',
+        GATEHOUSE_STORE__URL: PG_URL,
+        GATEHOUSE_STORE__SCHEMA: 'a"; drop',
+      },
+      'store.schema',
+    ],
+  ])('refuses %s, naming the field', (_what, env, path) => {
+    expect(pathsOf(configError({ env }))).toContain(path);
+  });
+
+  it('never repeats a malformed URL, which may carry a password', () => {
+    const error = configError({
+      env: {
+        GATEHOUSE_STORE__KIND: 'postgres',
+        GATEHOUSE_STORE__URL: 'mysql://u:pg-Passw0rd-do-not-print@h/db',
+      },
+    });
+    expect(everythingSaid(error)).not.toContain('pg-Passw0rd-do-not-print');
+  });
+});

@@ -103,16 +103,16 @@ describe('production refusals', () => {
     expect(error.details?.issues).toEqual([expect.objectContaining({ code, path })]);
   });
 
-  it('refuses a store shared between instances without an explicit secret key (shared_store_secret_key)', () => {
-    // No shared adapter is in the schema yet; the check keys on "neither sqlite nor memory".
-    const shared = { ...production(), store: { kind: 'postgres' } } as unknown as GatehouseConfig;
-    expect(codes(shared)).toEqual(['shared_store_secret_key']);
-    const withKey = {
-      ...production({ authorizationServer: { secretKey: GOOD_KEY } }),
-      store: { kind: 'postgres' },
-    } as unknown as GatehouseConfig;
-    expect(codes(withKey)).toEqual([]);
-  });
+  it.each([
+    ['postgres', { kind: 'postgres' as const, url: 'postgres://gatehouse@db.internal:5432/gatehouse' }],
+    ['redis', { kind: 'redis' as const, url: 'redis://cache.internal:6379/0' }],
+  ])(
+    'refuses a %s store, shared between instances, without an explicit secret key (shared_store_secret_key)',
+    (_kind, store) => {
+      expect(codes(production({ store }))).toEqual(['shared_store_secret_key']);
+      expect(codes(production({ store, authorizationServer: { secretKey: GOOD_KEY } }))).toEqual([]);
+    },
+  );
 
   it('never puts the secret in the refusal', () => {
     const secret = 'super-secret-jwt-token-with-at-least-32-characters-long';
