@@ -22,6 +22,12 @@ export interface LiveRegistry {
   get(sessionId: string): LiveEntry | undefined;
   /** Ends (through the session manager) every live session whose user `isRevoked` says is revoked. */
   endRevoked(isRevoked: (principal: Principal) => boolean): Promise<number>;
+  /**
+   * Releases the upstream of every entry whose session is no longer live in the store: expired and swept
+   * (by any instance), or ended by another instance while this one missed the cluster bus. An entry whose
+   * check fails (the store is down) is kept: an outage ends nobody's session. Returns how many were released.
+   */
+  reconcile(): Promise<number>;
   readonly size: number;
 }
 
@@ -55,6 +61,22 @@ export function createLiveRegistry(sessions: SessionManager): LiveRegistry {
         ),
       );
       return revoked.length;
+    },
+    async reconcile() {
+      const checked = await Promise.all(
+        [...entries.values()].map(async (entry) => ({
+          entry,
+          live: await sessions.isLive(entry.sessionId).catch(() => true),
+        })),
+      );
+      let released = 0;
+      for (const { entry, live } of checked) {
+        if (live || entries.get(entry.sessionId) !== entry) continue;
+        entries.delete(entry.sessionId);
+        entry.sessionEnded('expired');
+        released++;
+      }
+      return released;
     },
     get size() {
       return entries.size;

@@ -21,7 +21,13 @@ import {
 import { supabaseCredentialBroker, supabaseMinterFromConfig } from '../downstream/minted-token.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Authenticated, BearerVerifier } from '../guard/bearer.js';
-import { createGuard, type Guard, type GuardedEnv, withRevocation } from '../guard/guard.js';
+import {
+  createGuard,
+  type Guard,
+  type GuardedEnv,
+  type GuardLimits,
+  withRevocation,
+} from '../guard/guard.js';
 import { protectedResourceMetadata } from '../guard/protected-resource.js';
 import { renderGuardedError } from '../guard/render.js';
 import type { Principal } from '../identity/principal.js';
@@ -33,7 +39,6 @@ import { subscribeAuditLog } from '../ops/audit.js';
 import { type Clock, systemClock } from '../ops/clock.js';
 import { createEventBus, type EventBus } from '../ops/events.js';
 import { createLogger, type Logger } from '../ops/logger.js';
-import { createMemoryRateLimiter } from '../ops/ratelimit.js';
 import { createSessionManager, type SessionManager, startSweeper } from '../sessions/manager.js';
 import { openStores } from '../stores/open.js';
 import type { Stores } from '../stores/ports.js';
@@ -170,7 +175,7 @@ export async function createGateway(
     if (!health.ok) throw new GatehouseError('ERR_CONFIG_INVALID', `upstream.command: ${health.detail}`);
   }
 
-  const stores = deps.stores ?? openStores(config);
+  const stores = deps.stores ?? (await openStores(config));
   const { secretKeySource, sealer, keys } = await openDeploymentKeys(config, stores, clock);
   logger.info({ source: secretKeySource }, 'secret key');
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
@@ -187,7 +192,7 @@ export async function createGateway(
     clock,
   });
   // Tokens Gatehouse signed (issued by its authorization server, or development tokens) can be revoked.
-  const revocations = createRevocationList({ store: stores.revocations, clock, logger });
+  const revocations = createRevocationList({ store: stores.revocations, clock, logger, bus: stores.bus });
   await revocations.refresh();
 
   const supabase =
@@ -242,6 +247,7 @@ export async function createGateway(
     clock,
     logger,
     events,
+    bus: stores.bus,
   });
   const registry: LiveRegistry = createLiveRegistry(sessions);
   // Credentials each user's tools receive: the operator's broker and, with downstream.supabase, a
@@ -300,6 +306,7 @@ export async function createGateway(
     requiredScopes: config.auth.requiredScopes,
     allowedOrigins: config.server.allowedOrigins,
     events,
+    limits: requestLimits(config, stores),
   });
   // Revoked access ends what it still holds open, on every transport, wherever the revocation came from.
   revocations.onRevoked(() => {
@@ -363,12 +370,12 @@ export async function createGateway(
           registry,
           connector,
           chain,
-          perUserLimiter: createMemoryRateLimiter({
+          perUserLimiter: stores.rateLimiter({
             points: config.websocket.connectPerUserPerMinute,
             durationSeconds: 60,
             keyPrefix: 'ws-connect-user',
           }),
-          perIpLimiter: createMemoryRateLimiter({
+          perIpLimiter: stores.rateLimiter({
             points: config.websocket.connectPerIpPerMinute,
             durationSeconds: 60,
             keyPrefix: 'ws-connect-ip',
@@ -477,7 +484,7 @@ export async function createGateway(
     },
     renderError,
     start() {
-      sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger);
+      sweeper ??= startSweeper(sessions, config.sessions.sweepIntervalMs, logger, () => registry.reconcile());
       authorizationServer?.start();
       revocations.start(REVOCATION_POLL_MS);
       keyRefresher ??= setInterval(() => {
@@ -487,7 +494,9 @@ export async function createGateway(
     },
     async close() {
       sweeper?.stop();
+      sessions.close();
       if (keyRefresher !== undefined) clearInterval(keyRefresher);
+      keys.close();
       revocations.stop();
       authorizationServer?.close();
       await endpoint.close();
@@ -497,6 +506,17 @@ export async function createGateway(
       unsubscribeAudit();
       if (deps.stores === undefined) await stores.close();
     },
+  };
+}
+
+/** The guard's request limits on the store's engine; a limit of 0 is off. */
+function requestLimits(config: GatehouseConfig, stores: Stores): GuardLimits {
+  const perMinute = (points: number, keyPrefix: string) =>
+    points > 0 ? stores.rateLimiter({ points, durationSeconds: 60, keyPrefix }) : undefined;
+  return {
+    perAddress: perMinute(config.limits.requestsPerAddressPerMinute, 'requests-address'),
+    perUser: perMinute(config.limits.requestsPerUserPerMinute, 'requests-user'),
+    perClient: perMinute(config.limits.requestsPerClientPerMinute, 'requests-client'),
   };
 }
 

@@ -5,7 +5,7 @@ import { type Principal, principalKey } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { EventBus, SessionEndReason } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
-import type { SessionKind, SessionRecord, SessionStore } from '../stores/ports.js';
+import type { ClusterBus, SessionKind, SessionRecord, SessionStore } from '../stores/ports.js';
 
 export type { SessionEndReason };
 
@@ -32,8 +32,16 @@ export interface SessionManager {
   list(principal: Principal): Promise<SessionRecord[]>;
   /** Ends every expired session, in batches that yield to the event loop; returns how many ended. */
   sweep(): Promise<number>;
-  /** Registers a listener called once for every session that ends on this instance (reaps its upstream). */
+  /** Whether the session is still in the store and live (another instance may have ended it). */
+  isLive(id: string): Promise<boolean>;
+  /**
+   * Registers a listener called for every session that ends: once when it ends on this instance, and when
+   * another instance on the same store announces an end on the cluster bus (possibly a second time for
+   * this instance's own ends: listeners release what they hold and ignore ids they do not know).
+   */
   onEnded(listener: (id: string, reason: SessionEndReason) => void): void;
+  /** Stops listening to the cluster bus. */
+  close(): void;
 }
 
 /** 256 bits from the CSPRNG, base64url: unguessable and safe in a header (visible ASCII only). */
@@ -49,23 +57,45 @@ export function createSessionManager(deps: {
   clock: Clock;
   logger: Logger;
   events: EventBus;
+  /**
+   * The cluster bus of a shared store: ends made here are announced on it (other instances release the
+   * upstreams they hold for the session), and ends announced by others reach this instance's listeners.
+   * Expiry is not announced (a sweep can end thousands at once): each instance checks its own live
+   * sessions against the store instead (see the live registry's reconcile).
+   */
+  bus?: ClusterBus | undefined;
 }): SessionManager {
-  const { store, config, clock, logger, events } = deps;
+  const { store, config, clock, logger, events, bus } = deps;
   const listeners: Array<(id: string, reason: SessionEndReason) => void> = [];
   const evictKinds: readonly SessionKind[] = config.onLimit === 'evict-oldest' ? ['streamable-http'] : [];
 
   const notFound = () => new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
 
-  function ended(record: Pick<SessionRecord, 'id' | 'principalKey'>, reason: SessionEndReason): void {
-    events.emit({ type: 'session.ended', sessionId: record.id, reason, principal: record.principalKey });
+  function notify(id: string, reason: SessionEndReason): void {
     for (const listener of listeners) {
       try {
-        listener(record.id, reason);
+        listener(id, reason);
       } catch (error) {
-        logger.error({ err: error, sessionId: record.id }, 'session end listener failed');
+        logger.error({ err: error, sessionId: id }, 'session end listener failed');
       }
     }
   }
+
+  function ended(record: Pick<SessionRecord, 'id' | 'principalKey'>, reason: SessionEndReason): void {
+    events.emit({ type: 'session.ended', sessionId: record.id, reason, principal: record.principalKey });
+    notify(record.id, reason);
+    if (bus !== undefined && reason !== 'expired') {
+      bus.publish({ type: 'session.ended', sessionId: record.id, reason }).catch((error: unknown) => {
+        // The instance holding the upstream still finds the session gone when it reconciles.
+        logger.warn({ err: error, sessionId: record.id }, 'session end not announced on the cluster bus');
+      });
+    }
+  }
+
+  const unsubscribe = bus?.subscribe((message) => {
+    if (message.type !== 'session.ended') return;
+    notify(message.sessionId, isEndReason(message.reason) ? message.reason : 'deleted');
+  });
 
   return {
     async open(principal, kind, data) {
@@ -152,14 +182,43 @@ export function createSessionManager(deps: {
       return total;
     },
 
+    async isLive(id) {
+      return (await store.get(id, clock.now())) !== undefined;
+    },
+
     onEnded(listener) {
       listeners.push(listener);
+    },
+
+    close() {
+      unsubscribe?.();
     },
   };
 }
 
-/** Runs `manager.sweep()` every `intervalMs`, never overlapping runs; the timer does not keep the process alive. */
-export function startSweeper(manager: SessionManager, intervalMs: number, logger: Logger): { stop(): void } {
+const END_REASONS: ReadonlySet<string> = new Set<SessionEndReason>([
+  'deleted',
+  'expired',
+  'evicted',
+  'revoked',
+  'upstream_failed',
+  'shutdown',
+]);
+
+function isEndReason(reason: string): reason is SessionEndReason {
+  return END_REASONS.has(reason);
+}
+
+/**
+ * Runs `manager.sweep()` every `intervalMs`, then `afterSweep` (the live registry's reconcile), never
+ * overlapping runs; the timer does not keep the process alive.
+ */
+export function startSweeper(
+  manager: SessionManager,
+  intervalMs: number,
+  logger: Logger,
+  afterSweep?: () => Promise<unknown>,
+): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
@@ -167,6 +226,8 @@ export function startSweeper(manager: SessionManager, intervalMs: number, logger
     manager
       .sweep()
       .catch((error: unknown) => logger.error({ err: error }, 'session sweep failed'))
+      .then(() => afterSweep?.())
+      .catch((error: unknown) => logger.error({ err: error }, 'live session check failed'))
       .finally(() => {
         running = false;
       });

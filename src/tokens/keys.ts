@@ -16,7 +16,7 @@ import { createSealer, type Sealer } from '../crypto/seal.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Clock } from '../ops/clock.js';
 import { createMemorySigningKeyStore } from '../stores/memory/signing-keys.js';
-import type { SigningKeyRecord, SigningKeyStore } from '../stores/ports.js';
+import type { ClusterBus, SigningKeyRecord, SigningKeyStore } from '../stores/ports.js';
 
 /** The one algorithm Gatehouse signs its own tokens with. */
 export const SIGNING_ALGORITHM = 'ES256';
@@ -73,6 +73,10 @@ export interface KeyStore {
   describe(): KeyDescription;
   /** Reloads the keys and rotates when the signing key is due: generates its successor, drops expired keys. */
   refresh(): Promise<void>;
+  /** Reloads the keys from the store, rotating nothing (another instance announced a new key). */
+  reload(): Promise<void>;
+  /** Stops listening to the cluster bus. */
+  close(): void;
   /** What happened since the store was opened (keys generated or loaded); for the log. */
   readonly notes: readonly KeyStoreNote[];
 }
@@ -87,6 +91,13 @@ export interface KeyStoreOptions {
   rotationMs?: number | undefined;
   /** How long a retired key stays published, in milliseconds. Default {@link DEFAULT_RETAIN_MS}. */
   retainMs?: number | undefined;
+  /**
+   * The cluster bus of a shared store: a key this process generates is announced on it, and keys others
+   * announce are loaded at once — from before the first key is looked for, so instances starting together
+   * on an empty store each load the key the other generated. (An unknown `kid` also reloads, at most once
+   * every few seconds, and the gateway refreshes every minute.)
+   */
+  bus?: ClusterBus | undefined;
 }
 
 const privateJwkSchema = z
@@ -144,7 +155,10 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
       imported.set(record.kid, key);
       next.push(key);
     }
-    keys = next.sort((a, b) => b.record.createdAt - a.record.createdAt);
+    // Newest first; the kid breaks a tie, so instances that generated keys together sign with the same one.
+    keys = next.sort(
+      (a, b) => b.record.createdAt - a.record.createdAt || (a.record.kid < b.record.kid ? -1 : 1),
+    );
     resolver = createLocalJWKSet({ keys: keys.map((key) => ({ ...key.publicJwk })) });
     lastReload = clock.now();
   }
@@ -155,6 +169,8 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
     if (keys.some((key) => key.record.retiresAt > now)) return;
     const record = await generateRecord(now, rotationMs, retainMs, sealer);
     await store.create(record);
+    // Announced, not required: the others also reload on the unknown kid and on their schedule.
+    await options.bus?.publish({ type: 'signing-keys.changed' }).catch(() => undefined);
     notes.push(inMemory ? { code: 'in_memory', kid: record.kid } : { code: 'generated', kid: record.kid });
     await reload();
     // Expired keys are gone from `list`; remove their rows too.
@@ -168,6 +184,9 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
     return refreshing;
   };
 
+  const stopListening = options.bus?.subscribe((message) => {
+    if (message.type === 'signing-keys.changed') reload().catch(() => undefined);
+  });
   await refresh();
   if (!notes.some((note) => note.code !== 'loaded'))
     notes.push({ code: 'loaded', kids: keys.map((key) => key.record.kid) });
@@ -205,6 +224,10 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
       };
     },
     refresh,
+    reload,
+    close() {
+      stopListening?.();
+    },
     get notes() {
       return [...notes];
     },

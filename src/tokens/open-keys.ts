@@ -15,17 +15,18 @@ export interface DeploymentKeys {
 
 /**
  * The deployment's secret key and signing keys, as the configuration says: the configured secret key, or
- * the one generated under `dataDir` for SQLite (in memory for the memory store), and the signing keys in
+ * the one generated under `dataDir` (in memory for the memory store; several instances on a shared store
+ * must configure the same one), and the signing keys in
  * `stores.signingKeys`, sealed with it. The gateway and `gatehouse token` open them the same way.
  */
 export async function openDeploymentKeys(
   config: GatehouseConfig,
-  stores: Pick<Stores, 'signingKeys'>,
+  stores: Pick<Stores, 'signingKeys' | 'bus'>,
   clock: Clock,
 ): Promise<DeploymentKeys> {
   const secretKey = loadSecretKey({
     configured: config.authorizationServer.secretKey,
-    dataDir: config.store.kind === 'sqlite' ? config.dataDir : undefined,
+    dataDir: config.store.kind === 'memory' ? undefined : config.dataDir,
   });
   const sealer = createSealer([secretKey.key]);
   const keys = await createKeyStore({
@@ -33,6 +34,7 @@ export async function openDeploymentKeys(
     sealer,
     clock,
     rotationMs: config.authorizationServer.signingKeyRotationSeconds * 1000,
+    bus: stores.bus,
   });
   return { secretKeySource: secretKey.source, sealer, keys };
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
-import type { RevocationRecord, RevocationStore } from '../stores/ports.js';
+import type { ClusterBus, RevocationRecord, RevocationStore } from '../stores/ports.js';
 
 /** The claim that names the grant (the user's authorization of one client) an access token belongs to. */
 export const GRANT_CLAIM = 'sid';
@@ -8,19 +8,24 @@ export const GRANT_CLAIM = 'sid';
 /**
  * Revoked access tokens, consulted on every request that carries a token Gatehouse issued. The set
  * lives in memory (a lookup is two map reads) and in the store. Before each check the guard calls
- * {@link RevocationList.sync}, which reads the store's watermark — one cheap query — and loads new
- * entries only when it moved, so a revocation written by another process on the same store (a CLI
- * command, another instance) is refused from the moment that write returns. A slower poll stays as the
- * fallback for stores whose watermark cannot be read.
+ * {@link RevocationList.sync}.
+ *
+ * - With a cluster bus (PostgreSQL, Redis) that is connected, and a load completed since it last
+ *   connected, other processes' revocations are pushed (`revocations.changed`) and `sync` costs nothing.
+ * - Otherwise (no bus, or the bus is reconnecting) `sync` reads the store's watermark — one cheap query —
+ *   and loads new entries only when it moved, so a revocation written by another process on the same
+ *   store (a CLI command, another instance) is refused from the moment that write returns.
+ *
+ * A slower poll stays as the last fallback.
  */
 export interface RevocationList {
   /** Records the revocation in the store and in memory; returns once both hold it. */
   revoke(record: RevocationRecord): Promise<void>;
   /**
    * Adds an entry the store already holds (written atomically with the change that caused it, such as a
-   * grant's revocation) to the in-memory set, and tells the listeners.
+   * grant's revocation) to the in-memory set, tells the listeners and announces it to the other instances.
    */
-  remember(record: RevocationRecord): void;
+  remember(record: RevocationRecord): Promise<void>;
   /** Whether a token with these claims is revoked (by its grant or its own `jti`). */
   isRevoked(claims: Readonly<Record<string, unknown>>): boolean;
   /** Loads what other processes added, when the store's watermark says there is something. */
@@ -29,17 +34,27 @@ export interface RevocationList {
   refresh(): Promise<void>;
   /** Calls `listener` with every entry this instance learns of (its own and other processes'), once each. */
   onRevoked(listener: (record: RevocationRecord) => void): void;
-  /** Starts polling the store every `intervalMs` (the fallback behind `sync`). */
+  /** Starts polling the store every `intervalMs` (the fallback behind `sync`) and listening to the bus. */
   start(intervalMs: number): void;
   stop(): void;
+}
+
+/**
+ * Tells every instance on the store that revocation entries were added (a no-op without a bus). For
+ * processes that write revocations without a list of their own, such as the CLI.
+ */
+export async function announceRevocations(bus: ClusterBus | undefined): Promise<void> {
+  await bus?.publish({ type: 'revocations.changed' });
 }
 
 export function createRevocationList(options: {
   store: RevocationStore;
   clock: Clock;
   logger: Logger;
+  /** The shared store's cluster bus, when it has one. */
+  bus?: ClusterBus | undefined;
 }): RevocationList {
-  const { store, clock, logger } = options;
+  const { store, clock, logger, bus } = options;
   const entries = new Map<string, number>();
   const listeners: Array<(record: RevocationRecord) => void> = [];
   // Entries are polled from a little before the last poll: a slow writer's row must not be skipped.
@@ -49,9 +64,12 @@ export function createRevocationList(options: {
   let covered = Number.NEGATIVE_INFINITY;
   let loading: { readonly covers: number; readonly done: Promise<void> } | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** Revocations reach this instance by the bus: connected, and loaded since it (re)connected. */
+  let pushed = false;
+  let stopListening: Array<() => void> = [];
 
   const keyOf = (kind: RevocationRecord['kind'], id: string) => `${kind}:${id}`;
-  const remember = (record: RevocationRecord): void => {
+  const learn = (record: RevocationRecord): void => {
     const key = keyOf(record.kind, record.id);
     const known = entries.get(key);
     entries.set(key, Math.max(known ?? 0, record.expiresAt));
@@ -77,7 +95,7 @@ export function createRevocationList(options: {
   async function refresh(): Promise<void> {
     const now = clock.now();
     const since = Math.max(0, loadedUntil - OVERLAP_MS);
-    for (const record of await store.listSince(since, now)) remember(record);
+    for (const record of await store.listSince(since, now)) learn(record);
     loadedUntil = now;
   }
 
@@ -104,12 +122,45 @@ export function createRevocationList(options: {
     return done;
   }
 
+  /** Loads what the store's watermark says is new; never throws (logs), the poll retries. */
+  function catchUp(): Promise<void> {
+    return store
+      .watermark()
+      .then((watermark) => (watermark > covered ? loadCovering(watermark) : undefined))
+      .catch((error: unknown) => logger.warn({ err: error }, 'revocation reload failed'));
+  }
+
+  async function announce(): Promise<void> {
+    await announceRevocations(bus).catch((error: unknown) => {
+      // Stored already; the others find it by their watermark check or poll.
+      logger.warn({ err: error }, 'revocation not announced on the cluster bus');
+    });
+  }
+
+  function listen(cluster: ClusterBus): void {
+    stopListening = [
+      cluster.subscribe((message) => {
+        if (message.type === 'revocations.changed') void catchUp();
+      }),
+      cluster.onConnectionChange((connected) => {
+        pushed = false;
+        // Messages may have been missed while disconnected: load, then trust the bus again.
+        if (connected) void catchUp().then(() => (pushed = cluster.connected));
+      }),
+    ];
+    if (cluster.connected) void catchUp().then(() => (pushed = cluster.connected));
+  }
+
   const list: RevocationList = {
     async revoke(record) {
       await store.add(record);
-      remember(record);
+      learn(record);
+      await announce();
     },
-    remember,
+    async remember(record) {
+      learn(record);
+      await announce();
+    },
     isRevoked(claims) {
       const grant = claims[GRANT_CLAIM];
       const jti = claims.jti;
@@ -119,6 +170,7 @@ export function createRevocationList(options: {
       );
     },
     async sync() {
+      if (pushed) return;
       const watermark = await store.watermark();
       if (watermark > covered) await loadCovering(watermark);
     },
@@ -128,6 +180,7 @@ export function createRevocationList(options: {
     },
     start(intervalMs) {
       if (timer !== undefined) return;
+      if (bus !== undefined) listen(bus);
       timer = setInterval(() => {
         refresh().catch((error: unknown) => logger.warn({ err: error }, 'revocation poll failed'));
       }, intervalMs);
@@ -136,6 +189,9 @@ export function createRevocationList(options: {
     stop() {
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
+      for (const unsubscribe of stopListening) unsubscribe();
+      stopListening = [];
+      pushed = false;
     },
   };
   return list;

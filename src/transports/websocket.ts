@@ -17,8 +17,8 @@ import { addressLimitKey } from '../net/client-address.js';
 import { type Clock, runAt } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
-import type { RateLimiter } from '../ops/ratelimit.js';
 import type { SessionManager } from '../sessions/manager.js';
+import type { RateLimiter } from '../stores/ports.js';
 
 /**
  * Close codes the WebSocket endpoint sends (RFC 6455 §7.4.2: 4000–4999 are private to the application),

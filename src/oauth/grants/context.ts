@@ -38,6 +38,6 @@ export async function revokeGrant(context: GrantContext, grantId: string): Promi
     expiresAt: now + (context.accessTokenTtlSeconds + 60) * 1000,
   } as const;
   const revoked = await context.stores.grants.revoke(grantId, now, entry.expiresAt);
-  context.revocations.remember(entry);
+  await context.revocations.remember(entry);
   return revoked !== undefined;
 }
