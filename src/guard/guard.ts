@@ -1,9 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
-import type { Principal } from '../identity/principal.js';
+import { type Principal, principalKey } from '../identity/principal.js';
+import { addressLimitKey } from '../net/client-address.js';
 import { clientAddressOf, type GatehouseEnv } from '../net/request-context.js';
 import type { EventBus } from '../ops/events.js';
+import type { RateLimiter } from '../stores/ports.js';
 import type { RevocationList } from '../tokens/revocation.js';
 import { type Authenticated, authenticate, type BearerVerifier } from './bearer.js';
 import { createOriginPolicy } from './origin.js';
@@ -31,6 +33,20 @@ export interface GuardOptions {
   /** Browser origins allowed besides loopback (requests without `Origin` are not from a browser). */
   readonly allowedOrigins: readonly string[];
   readonly events: EventBus;
+  /** Request limits (`limits.*`), each shared by the instances on the store; absent ones are off. */
+  readonly limits?: GuardLimits | undefined;
+}
+
+/**
+ * Admissions (HTTP requests, WebSocket and SSE connections) allowed per window. The address limit counts
+ * before the token is checked, so a flood of bad tokens is turned away cheaply; the user and client limits
+ * count once the token is verified.
+ */
+export interface GuardLimits {
+  readonly perAddress?: RateLimiter | undefined;
+  readonly perUser?: RateLimiter | undefined;
+  /** Keyed by the token's OAuth client (`client_id`/`azp`); tokens without one are not counted. */
+  readonly perClient?: RateLimiter | undefined;
 }
 
 /** What the guard middleware sets on the context. */
@@ -114,13 +130,50 @@ export function createGuard(options: GuardOptions): Guard {
     }
   }
 
+  /** Spends one point of `limiter` for `key`; a refusal is reported and thrown as 429 with `Retry-After`. */
+  async function spend(
+    limiter: RateLimiter | undefined,
+    limit: string,
+    key: string | undefined,
+    request: Pick<GuardRequest, 'clientAddress'>,
+    principal?: Principal,
+  ): Promise<void> {
+    if (limiter === undefined || key === undefined) return;
+    let decision: Awaited<ReturnType<RateLimiter['consume']>>;
+    try {
+      decision = await limiter.consume(key);
+    } catch (error) {
+      // A limiter that cannot answer never lets the request through: it fails closed (503).
+      if (error instanceof GatehouseError) throw error;
+      throw new GatehouseError('ERR_STORE_UNAVAILABLE', 'rate limiter unavailable', { cause: error });
+    }
+    if (decision.allowed) return;
+    events.emit({
+      type: 'ratelimit.rejected',
+      limit,
+      ip: request.clientAddress,
+      ...(principal !== undefined && { principal: principalKey(principal) }),
+      retryAfterSeconds: decision.retryAfterSeconds,
+    });
+    throw new GatehouseError('ERR_RATE_LIMITED', 'too many requests; retry later', {
+      retryAfterSeconds: decision.retryAfterSeconds,
+    });
+  }
+
   async function admit(request: GuardRequest): Promise<Authenticated> {
     checkOrigin(request);
+    const limits = options.limits;
+    await spend(limits?.perAddress, 'requests-address', addressLimitKey(request.clientAddress), request);
+    let admitted: Authenticated;
     try {
-      return await authenticate(request.authorization, checked, requiredScopes);
+      admitted = await authenticate(request.authorization, checked, requiredScopes);
     } catch (error) {
       throw refused(error, request);
     }
+    const { principal } = admitted;
+    await spend(limits?.perUser, 'requests-user', principalKey(principal), request, principal);
+    await spend(limits?.perClient, 'requests-client', principal.clientId, request, principal);
+    return admitted;
   }
 
   return {
