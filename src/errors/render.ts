@@ -9,6 +9,25 @@ export interface RenderContext {
   readonly requestId?: string | undefined;
 }
 
+/** How long a client is told to wait after a store outage, in seconds. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * What a caller is told of an error. A store outage is an answer a client can act on — retry shortly —
+ * so it is shown with its stable code `ERR_STORE_UNAVAILABLE`, a generic message and `Retry-After`;
+ * never the engine's own words or details, which stay in the log through `cause`. Everything else is
+ * returned as it is.
+ */
+export function clientFacing(error: unknown): unknown {
+  if (!(error instanceof GatehouseError) || error.code !== 'ERR_STORE_UNAVAILABLE' || error.expose)
+    return error;
+  return new GatehouseError('ERR_STORE_UNAVAILABLE', 'The store is unavailable; retry shortly.', {
+    cause: error,
+    expose: true,
+    retryAfterSeconds: error.retryAfterSeconds ?? STORE_RETRY_AFTER_SECONDS,
+  });
+}
+
 /** JSON-RPC error codes for transport-level failures on the MCP endpoint (the SDK's conventions). */
 const JSONRPC_CODE: Partial<Record<GatehouseError['code'], number>> = {
   ERR_SESSION_NOT_FOUND: -32001,
@@ -43,7 +62,8 @@ export function logHiddenError(error: unknown, ctx: RenderContext, message = 're
  * error that is not exposed — every unknown error, and server errors unless marked safe — becomes a
  * generic `server_error` with the request id, its message, details and cause logged, never sent.
  */
-export function renderJsonRpcError(error: unknown, ctx: RenderContext): Response {
+export function renderJsonRpcError(thrown: unknown, ctx: RenderContext): Response {
+  const error = clientFacing(thrown);
   const headers = new Headers({ 'content-type': 'application/json' });
   if (error instanceof GatehouseError) {
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
@@ -55,7 +75,7 @@ export function renderJsonRpcError(error: unknown, ctx: RenderContext): Response
         error.status,
         JSONRPC_CODE[error.code] ?? -32000,
         error.message,
-        { code: error.code, ...error.details },
+        { code: error.code, ...error.details, ...(error.status >= 500 && requestIdOf(ctx)) },
         headers,
       );
     }
@@ -73,7 +93,12 @@ export function renderJsonRpcError(error: unknown, ctx: RenderContext): Response
 }
 
 function hidden(ctx: RenderContext): Record<string, unknown> {
-  return { code: 'server_error', ...(ctx.requestId !== undefined && { requestId: ctx.requestId }) };
+  return { code: 'server_error', ...requestIdOf(ctx) };
+}
+
+/** `{ requestId }` when the request has one: quoted in every server error, so the log can be searched. */
+function requestIdOf(ctx: RenderContext): { requestId?: string } {
+  return ctx.requestId === undefined ? {} : { requestId: ctx.requestId };
 }
 
 export function jsonRpcError(
@@ -106,7 +131,8 @@ function oauthCodeFor(error: GatehouseError): string {
  * `Retry-After`, with their stable code beside the OAuth one. Unexposed errors are `server_error` with
  * the request id.
  */
-export function renderOAuthEndpointError(error: unknown, request: Request, ctx: RenderContext): Response {
+export function renderOAuthEndpointError(thrown: unknown, request: Request, ctx: RenderContext): Response {
+  const error = clientFacing(thrown);
   const headers = new Headers({
     'content-type': 'application/json',
     'cache-control': 'no-store',
@@ -137,7 +163,12 @@ export function renderOAuthEndpointError(error: unknown, request: Request, ctx: 
         error.message,
       );
       return json(
-        { error: oauthCodeFor(error), error_description: error.message, code: error.code },
+        {
+          error: oauthCodeFor(error),
+          error_description: error.message,
+          code: error.code,
+          ...(error.status >= 500 && requestIdOf(ctx)),
+        },
         error.status,
       );
     }

@@ -59,7 +59,7 @@ describe('server errors are answered without their internals, with a request id 
     };
   }
 
-  it('the MCP endpoint: 503 server_error with a request id; no SQLite code, no message from inside', async () => {
+  it('the MCP endpoint: 503 ERR_STORE_UNAVAILABLE with Retry-After and a request id; no SQLite code, no message from inside', async () => {
     const { running, logs } = await start();
     const response = await fetch(running.mcpUrl, {
       method: 'POST',
@@ -80,19 +80,23 @@ describe('server errors are answered without their internals, with a request id 
       }),
     });
     expect(response.status).toBe(503);
+    // An outage is something a client can act on: its stable code and when to retry, nothing more.
+    expect(response.headers.get('retry-after')).toBe('5');
     const text = await response.text();
     expect(text).not.toMatch(/sqlite|SQLITE|no such table|store failed/i);
     const body = JSON.parse(text) as {
       error: { code: number; message: string; data: { code: string; requestId: string } };
     };
-    expect(body.error.code).toBe(-32603);
-    expect(body.error.data.code).toBe('server_error');
+    expect(body.error.message).toBe('The store is unavailable; retry shortly.');
+    expect(body.error.data).toEqual({ code: 'ERR_STORE_UNAVAILABLE', requestId: expect.any(String) });
     expect(body.error.data.requestId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    // The log line with the same request id carries the SQLite cause.
     const logged = logs().find((line) => line.requestId === body.error.data.requestId);
     expect(logged?.err).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    expect(JSON.stringify(logged)).toMatch(/SQLITE_ERROR|no such table/);
   });
 
-  it('the sign-in pages: a page naming the request id, not the cause', async () => {
+  it('the sign-in pages: a page naming the outage and the request id, not the cause', async () => {
     const { running } = await start();
     const register = await fetch(`${running.gateway.urls.publicUrl}/oauth/register`, {
       method: 'POST',
@@ -112,7 +116,9 @@ describe('server errors are answered without their internals, with a request id 
     const page = await fetch(authorize, { redirect: 'manual' });
     expect(page.status).toBe(503);
     const html = await page.text();
-    expect(html).not.toMatch(/sqlite|no such table|ERR_STORE_UNAVAILABLE/i);
+    expect(html).not.toMatch(/sqlite|no such table/i);
+    expect(html).toContain('ERR_STORE_UNAVAILABLE');
     expect(html).toMatch(/request [A-Za-z0-9_-]{16}/);
+    expect(page.headers.get('retry-after')).toBe('5');
   });
 });
