@@ -481,7 +481,7 @@ describe('WebSocket liveness, upstream failures and slow readers', () => {
 
   it('closes with 4410 session_ended when its session reaches its absolute lifetime', async () => {
     const gw = await gateway({
-      sessions: { absoluteLifetimeMs: 1_500, idleTimeoutMs: 1_500, sweepIntervalMs: 100 },
+      sessions: { absoluteLifetimeMs: 5_000, idleTimeoutMs: 5_000, sweepIntervalMs: 100 },
     });
     const sam = await connectRaw(gw, { token: await gw.token('sam') });
     await sam.initialize();
