@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { isDevelopmentUnderProductionEnv } from '../config/production.js';
 import { createLogger } from '../ops/logger.js';
+import { describeStores } from '../stores/open.js';
 import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
 export function registerServe(program: Command): void {
@@ -33,6 +34,14 @@ export function registerServe(program: Command): void {
         `  MCP endpoint:  ${urls.resource}`,
         `  Metadata:      ${urls.resourceMetadataUrl}`,
       ];
+      // Behind a load balancer or proxy the public URL names another address than the one bound here.
+      const bound = `${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${running.port}`;
+      if (new URL(urls.publicUrl).host !== bound)
+        lines.push(`  Bound to:      ${bound}  (public URL ${urls.publicUrl})`);
+      const store = describeStores(config);
+      lines.push(
+        `  Store:         ${store.kind}${store.location === undefined ? '' : ` at ${store.location}`}`,
+      );
       if (running.gateway.authorizationServer !== undefined) {
         lines.push(`  Sign-in:       OAuth authorization server, issuer ${urls.issuer}`);
         if (count !== undefined) {

@@ -4,7 +4,6 @@ import type { GatehouseConfig } from '../config/schema.js';
 import type { Clock } from '../ops/clock.js';
 import { describeStores, openExistingStores } from '../stores/open.js';
 import type { Stores } from '../stores/ports.js';
-import { redisPersistence } from '../stores/redis/persistence.js';
 import type { DoctorCheck, DoctorStatus } from './check.js';
 
 /**
@@ -116,6 +115,7 @@ async function redisDurability(
 ): Promise<DoctorCheck> {
   const where = `redis store at ${describeStores(config).location}`;
   const url = config.store.kind === 'redis' ? config.store.url : '';
+  const { redisPersistence } = await import('../stores/redis/persistence.js');
   const persistence = await redisPersistence(url).catch(() => ({ aof: undefined, rdb: undefined }));
   const withPersistence = { ...details, persistence };
   if (persistence.aof === true || persistence.rdb === true) {

@@ -3,8 +3,6 @@ import { databasePath, sqliteDatabasePath } from '../config/local-files.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import { createMemoryStores } from './memory/index.js';
 import type { Stores } from './ports.js';
-import { createPostgresStores } from './postgres/index.js';
-import { createRedisStores } from './redis/index.js';
 import { createSqliteStores } from './sqlite/index.js';
 
 /** The configured store, described without opening it (for logs and `gatehouse doctor`). */
@@ -74,15 +72,20 @@ export async function openStores(config: GatehouseConfig, options: OpenStoresOpt
     case 'sqlite':
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
       return createSqliteStores({ path: sqliteDatabasePath(config.dataDir, store) });
-    case 'postgres':
+    // The engines' clients load only when configured: most deployments never need them.
+    case 'postgres': {
+      const { createPostgresStores } = await import('./postgres/index.js');
       return createPostgresStores({
         url: store.url,
         schema: store.schema,
         max: store.poolSize,
         migrate: options.migrate !== false,
       });
-    case 'redis':
+    }
+    case 'redis': {
+      const { createRedisStores } = await import('./redis/index.js');
       return createRedisStores({ url: store.url, keyPrefix: store.keyPrefix });
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import { freePort } from '../helpers/late-server.js';
 import { text } from '../helpers/mcp.js';
 import { postMcp } from '../helpers/mcp-http.js';
 import { TestOAuthProvider } from '../helpers/oauth-provider.js';
-import { type ServeProcess, startServeProcess } from '../helpers/serve-process.js';
+import { type ConfiguredServe, startConfiguredServe } from '../helpers/serve-process.js';
 import { eventually, isAlive } from '../helpers/wait.js';
 
 const PASSWORD = 'a long and perfectly fine passphrase';
@@ -77,7 +77,7 @@ const tokenRequest = (balancer: Balancer, fields: Record<string, string>) =>
 const listTools = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} };
 
 /** Opens a WebSocket to one instance with a bearer token on the upgrade: the HTTP status it got. */
-function webSocketStatus(instance: ServeProcess, token: string): Promise<number> {
+function webSocketStatus(instance: ConfiguredServe, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`ws://127.0.0.1:${instance.port}/ws`, {
       headers: { authorization: `Bearer ${token}` },
@@ -106,12 +106,12 @@ for (const engine of ENGINES) {
     const run = `${process.pid}_${randomBytes(4).toString('hex')}`;
     let dir: string;
     let balancer: Balancer;
-    const instances: ServeProcess[] = [];
+    const instances: ConfiguredServe[] = [];
     let config: Record<string, unknown>;
     let ports: number[];
 
     const start = async (index: number) => {
-      instances[index] = await startServeProcess({
+      instances[index] = await startConfiguredServe({
         dir,
         name: `instance-${index}`,
         port: ports[index] as number,
@@ -256,7 +256,7 @@ for (const engine of ENGINES) {
       const token = provider.savedTokens?.access_token as string;
       const statuses = [];
       for (let i = 0; i < 5; i++)
-        statuses.push(await webSocketStatus(instances[i % 2] as ServeProcess, token));
+        statuses.push(await webSocketStatus(instances[i % 2] as ConfiguredServe, token));
 
       expect(statuses).toEqual([101, 101, 101, 101, 429]);
     });

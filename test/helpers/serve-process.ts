@@ -1,72 +1,100 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, cleanEnv, TSX_LOADER } from './cli.js';
 
-/** A `gatehouse serve` process started from source with a config file, as an operator would run it. */
+/** A `gatehouse serve` child process, run from source like `runCli` runs the other commands. */
 export interface ServeProcess {
-  /** `http://127.0.0.1:<port>`: this instance itself, not the public URL clients use. */
-  readonly url: string;
+  readonly child: ChildProcessWithoutNullStreams;
+  /** The MCP endpoint its banner printed. */
+  readonly mcpUrl: string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal) once the process has exited. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+}
+
+/** The process exited (or timed out) before printing its banner. */
+export class ServeRefused extends Error {
+  constructor(
+    readonly code: number | NodeJS.Signals | 'timeout',
+    readonly stderr: string,
+  ) {
+    super(`gatehouse serve did not start (${code}): ${stderr.slice(0, 500)}`);
+    this.name = 'ServeRefused';
+  }
+}
+
+/**
+ * Starts `gatehouse serve …args` and resolves once its banner names the MCP endpoint; rejects with
+ * {@link ServeRefused} if it exits first or prints nothing within `timeoutMs` (then it is killed).
+ */
+export function startServe(
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, 'serve', ...args], {
+    cwd: options.cwd,
+    env: options.env,
+  });
+  let stderr = '';
+  const exited = new Promise<number | NodeJS.Signals>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ServeRefused('timeout', stderr));
+    }, options.timeoutMs ?? 30_000);
+    child.stdout.resume();
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const url = /MCP endpoint:\s+(\S+)/.exec(stderr)?.[1];
+      if (url !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, mcpUrl: url, stderr: () => stderr, exited });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new ServeRefused(code, stderr));
+    });
+  });
+}
+
+/** An instance started from a config file on a known port, as an operator runs one of several. */
+export interface ConfiguredServe extends ServeProcess {
   readonly port: number;
-  /** What the process wrote to stderr so far (the banner, warnings, errors). */
-  readonly stderr: () => string;
-  readonly child: ChildProcess;
   /** Sends `signal` and resolves once the process exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export interface ServeProcessOptions {
+export interface ConfiguredServeOptions {
   /** Working directory; the config file is written into it as `<name>.json`. */
   readonly dir: string;
   readonly name: string;
   readonly port: number;
-  /** The configuration, written to the file the process reads (`server.port` is set from `port`). */
+  /** The configuration the process reads (`server.port` is set from `port`). */
   readonly config: Record<string, unknown>;
-  readonly env?: Record<string, string>;
-  /** How long to wait for `/readyz` to answer 200. Default 60 s (a loaded machine). */
-  readonly readyTimeoutMs?: number;
+  /** How long to wait for the banner. Default 60 s (a loaded machine). */
+  readonly timeoutMs?: number;
 }
 
-/** Starts `gatehouse serve --config <file>` and resolves once its `/readyz` answers 200. */
-export async function startServeProcess(options: ServeProcessOptions): Promise<ServeProcess> {
+/** Writes `config` to `<dir>/<name>.json` and runs `gatehouse serve --config` on it until its banner. */
+export async function startConfiguredServe(options: ConfiguredServeOptions): Promise<ConfiguredServe> {
   const file = join(options.dir, `${options.name}.json`);
   const server = { ...(options.config.server as Record<string, unknown> | undefined), port: options.port };
   writeFileSync(file, JSON.stringify({ ...options.config, server }));
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, 'serve', '--config', file], {
+  const started = await startServe(['--config', file], {
     cwd: options.dir,
-    env: cleanEnv({ GATEHOUSE_LOG__LEVEL: 'warn', ...options.env }),
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: cleanEnv({ GATEHOUSE_LOG__LEVEL: 'warn' }),
+    timeoutMs: options.timeoutMs ?? 60_000,
   });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${options.port}`;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${options.name} exited before it was ready:\n${stderr}`);
-    }
-    const ready = await fetch(`${url}/readyz`).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${options.name} was not ready in time:\n${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
   return {
-    url,
+    ...started,
     port: options.port,
-    stderr: () => stderr,
-    child,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill(signal);
+      await started.exited;
     },
   };
 }

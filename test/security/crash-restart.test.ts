@@ -7,9 +7,9 @@ import { cleanEnv, runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/late-server.js';
 import { postMcp } from '../helpers/mcp-http.js';
 import { type CookieJar, signIn } from '../helpers/oauth.js';
+import { type ServeProcess, startServe } from '../helpers/serve-process.js';
 import { INIT, type RpcAnswer, rpcOf } from './helpers/harness.js';
 import { PASSWORD, pkce, REDIRECT, type Tokens } from './helpers/oauth-client.js';
-import { type ServeProcess, startServe } from './helpers/serve-process.js';
 
 /**
  * SIGKILL of `gatehouse serve` (the real CLI, SQLite in a temp dir) in the middle of sign-ins, refreshes

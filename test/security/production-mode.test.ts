@@ -11,9 +11,9 @@ import { isGatehouseError } from '../../src/errors/gatehouse-error.js';
 import { cleanEnv, runCli } from '../helpers/cli.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/late-server.js';
+import { ServeRefused, startServe } from '../helpers/serve-process.js';
 import { connectRaw } from '../helpers/websocket.js';
 import { challengeError, type EventLog, INIT, mcpRequest, rpcOf, startRecorded } from './helpers/harness.js';
-import { ServeRefused, startServe } from './helpers/serve-process.js';
 
 /**
  * Findings 2 and 5: what is fine on a laptop is refused in production. Development tokens (`gatehouse
