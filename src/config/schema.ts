@@ -568,6 +568,21 @@ export const diagnosticsSchema = z
   })
   .strict();
 
+/** A store on a server: its URL (it may carry a password) given as `url` or `urlFile`, exactly one. */
+function oneUrl(v: { url?: string | undefined; urlFile?: string | undefined }): boolean {
+  return (v.url === undefined) !== (v.urlFile === undefined);
+}
+const ONE_URL_ISSUE = { message: 'set exactly one of url and urlFile', path: ['url'] };
+
+/** The parsed server store holds `url`: `loadConfig` read `urlFile` into it before parsing. */
+function withUrl<T extends { url?: string | undefined; urlFile?: string | undefined }>(
+  { urlFile: _urlFile, url, ...store }: T,
+  ctx: z.core.$RefinementCtx,
+): Omit<T, 'url' | 'urlFile'> & { url: string } {
+  if (url === undefined) return unreadFile(ctx, 'urlFile');
+  return { ...store, url };
+}
+
 /** A limit per minute; 0 turns it off. */
 const perMinute = z.number().int().min(0);
 
@@ -614,14 +629,8 @@ export const storeSchema = z.discriminatedUnion('kind', [
       poolSize: z.number().int().min(1).max(200).default(10),
     })
     .strict()
-    .refine((v) => (v.url === undefined) !== (v.urlFile === undefined), {
-      message: 'set exactly one of url and urlFile',
-      path: ['url'],
-    })
-    .transform(({ urlFile, url, ...store }, ctx) => {
-      if (url === undefined) return unreadFile(ctx, 'urlFile');
-      return { ...store, url };
-    }),
+    .refine(oneUrl, ONE_URL_ISSUE)
+    .transform(withUrl),
   z
     .object({
       kind: z.literal('redis'),
@@ -633,18 +642,9 @@ export const storeSchema = z.discriminatedUnion('kind', [
       keyPrefix: z.string().min(1).max(64).default('gatehouse:'),
     })
     .strict()
-    .refine((v) => (v.url === undefined) !== (v.urlFile === undefined), {
-      message: 'set exactly one of url and urlFile',
-      path: ['url'],
-    })
-    .transform(({ urlFile, url, ...store }, ctx) => {
-      if (url === undefined) return unreadFile(ctx, 'urlFile');
-      return { ...store, url };
-    }),
+    .refine(oneUrl, ONE_URL_ISSUE)
+    .transform(withUrl),
 ]);
-
-/** The store kinds several instances can share. */
-export const SHARED_STORE_KINDS: readonly string[] = ['postgres', 'redis'];
 
 export const configSchema = z
   .object({

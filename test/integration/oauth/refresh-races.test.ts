@@ -1,31 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { tokenHash } from '../../../src/crypto/fingerprint.js';
-import type { ResolvedClient } from '../../../src/oauth/clients.js';
 import type { GrantContext } from '../../../src/oauth/grants/context.js';
 import { refreshGrant } from '../../../src/oauth/grants/refresh-token.js';
-import { createAccessTokenIssuer, newRefreshToken } from '../../../src/oauth/tokens.js';
-import { auditTo } from '../../../src/ops/audit.js';
+import { newRefreshToken } from '../../../src/oauth/tokens.js';
 import { createManualClock } from '../../../src/ops/clock.js';
-import { silentEvents } from '../../../src/ops/events.js';
-import { silentLogger } from '../../../src/ops/logger.js';
-import type { Stores } from '../../../src/stores/ports.js';
-import { createKeyStore } from '../../../src/tokens/keys.js';
-import { createRevocationList } from '../../../src/tokens/revocation.js';
-import { createTokenSigner } from '../../../src/tokens/sign.js';
 import { forEachEngine } from '../../contract/engines.js';
 import { racer, unique, useContractHarness } from '../../contract/harness.js';
-
-const CLIENT = {
-  clientId: 'client-1',
-  source: 'registered',
-  tokenEndpointAuthMethod: 'none',
-  redirectUris: ['http://127.0.0.1:1/cb'],
-  grantTypes: ['authorization_code', 'refresh_token'],
-  responseTypes: ['code'],
-  applicationType: 'native',
-  metadata: {},
-  createdAt: 0,
-} as const satisfies ResolvedClient;
+import { grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
 
 /**
  * The refresh grant itself (not only the store's compare-and-swap) racing on every engine, its calls
@@ -36,28 +17,6 @@ forEachEngine((engine) => {
   describe(`refresh races: ${engine.name}`, () => {
     const ctx = useContractHarness(engine.name, engine.harness, engine.options);
 
-    async function contextFor(stores: Stores, shared: { clock: ReturnType<typeof createManualClock> }) {
-      const keys = await createKeyStore({ clock: shared.clock });
-      return {
-        stores,
-        issuer: createAccessTokenIssuer({
-          signer: createTokenSigner({ keys, issuer: 'https://gh.example/', clock: shared.clock }),
-          ttlSeconds: 300,
-        }),
-        revocations: createRevocationList({
-          store: stores.revocations,
-          clock: shared.clock,
-          logger: silentLogger,
-        }),
-        audit: auditTo(silentEvents),
-        accountActive: async () => true,
-        clock: shared.clock,
-        accessTokenTtlSeconds: 300,
-        refreshTokenTtlSeconds: 86_400,
-        refreshGraceSeconds: 30,
-      } satisfies GrantContext;
-    }
-
     it('rotates once for 12 concurrent refreshes of one token and answers all of them identically', async () => {
       const clock = createManualClock();
       const grantId = unique('grt');
@@ -66,7 +25,7 @@ forEachEngine((engine) => {
       await ctx.stores.grants.create(
         {
           id: grantId,
-          clientId: CLIENT.clientId,
+          clientId: PUBLIC_CLIENT.clientId,
           principal: { subject: 'alice', idp: 'local' },
           scopes: [],
           resource: 'https://gh.example/mcp',
@@ -79,11 +38,11 @@ forEachEngine((engine) => {
         tokenHash(first),
       );
       const pool = await ctx.racers();
-      const contexts = await Promise.all(pool.map((stores) => contextFor(stores, { clock })));
+      const contexts = await Promise.all(pool.map((stores) => grantContext(stores, clock)));
 
       const answers = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
-          refreshGrant(contexts[i % contexts.length] as GrantContext, CLIENT, {
+          refreshGrant(contexts[i % contexts.length] as GrantContext, PUBLIC_CLIENT, {
             refreshToken: first,
             scope: undefined,
             resource: undefined,

@@ -1,31 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { tokenHash } from '../../../src/crypto/fingerprint.js';
-import type { ResolvedClient } from '../../../src/oauth/clients.js';
 import type { GrantContext } from '../../../src/oauth/grants/context.js';
 import { refreshGrant } from '../../../src/oauth/grants/refresh-token.js';
-import { createAccessTokenIssuer, newRefreshToken } from '../../../src/oauth/tokens.js';
-import { auditTo } from '../../../src/ops/audit.js';
+import { newRefreshToken } from '../../../src/oauth/tokens.js';
 import { createManualClock, type ManualClock } from '../../../src/ops/clock.js';
-import { silentEvents } from '../../../src/ops/events.js';
-import { silentLogger } from '../../../src/ops/logger.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
 import type { Stores } from '../../../src/stores/ports.js';
-import { createKeyStore } from '../../../src/tokens/keys.js';
-import { createRevocationList } from '../../../src/tokens/revocation.js';
-import { createTokenSigner } from '../../../src/tokens/sign.js';
+import { grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
 import { isOAuthErrorWithReason } from './oauth-error-helper.js';
-
-const CLIENT = {
-  clientId: 'client-1',
-  source: 'registered',
-  tokenEndpointAuthMethod: 'none',
-  redirectUris: ['http://127.0.0.1:1/cb'],
-  grantTypes: ['authorization_code', 'refresh_token'],
-  responseTypes: ['code'],
-  applicationType: 'native',
-  metadata: {},
-  createdAt: 0,
-} as const satisfies ResolvedClient;
 
 /** Refresh rotation with the clock in hand: the grace window is a bound, not a formality. */
 describe('refreshGrant', () => {
@@ -37,27 +19,13 @@ describe('refreshGrant', () => {
   beforeEach(async () => {
     clock = createManualClock();
     stores = createMemoryStores();
-    const keys = await createKeyStore({ clock });
-    context = {
-      stores,
-      issuer: createAccessTokenIssuer({
-        signer: createTokenSigner({ keys, issuer: 'https://gh.example/', clock }),
-        ttlSeconds: 300,
-      }),
-      revocations: createRevocationList({ store: stores.revocations, clock, logger: silentLogger }),
-      audit: auditTo(silentEvents),
-      accountActive: async () => true,
-      clock,
-      accessTokenTtlSeconds: 300,
-      refreshTokenTtlSeconds: 86_400,
-      refreshGraceSeconds: 30,
-    };
+    context = await grantContext(stores, clock);
     first = newRefreshToken();
     const now = clock.now();
     await stores.grants.create(
       {
         id: 'grt_1',
-        clientId: CLIENT.clientId,
+        clientId: PUBLIC_CLIENT.clientId,
         principal: { subject: 'alice', idp: 'local' },
         scopes: [],
         resource: 'https://gh.example/mcp',
@@ -72,7 +40,7 @@ describe('refreshGrant', () => {
   });
 
   const refresh = (refreshToken: string) =>
-    refreshGrant(context, CLIENT, { refreshToken, scope: undefined, resource: undefined });
+    refreshGrant(context, PUBLIC_CLIENT, { refreshToken, scope: undefined, resource: undefined });
 
   it('answers a retry of the replaced token within the grace window with the identical response', async () => {
     const rotated = await refresh(first);
