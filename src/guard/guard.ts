@@ -5,6 +5,7 @@ import { type Principal, principalKey } from '../identity/principal.js';
 import { addressLimitKey } from '../net/client-address.js';
 import { clientAddressOf, type GatehouseEnv } from '../net/request-context.js';
 import type { EventBus } from '../ops/events.js';
+import { spendPoint } from '../ops/limit.js';
 import type { RateLimiter } from '../stores/ports.js';
 import type { RevocationList } from '../tokens/revocation.js';
 import { type Authenticated, authenticate, type BearerVerifier } from './bearer.js';
@@ -139,25 +140,15 @@ export function createGuard(options: GuardOptions): Guard {
     principal?: Principal,
   ): Promise<void> {
     if (limiter === undefined || key === undefined) return;
-    let decision: Awaited<ReturnType<RateLimiter['consume']>>;
-    try {
-      decision = await limiter.consume(key);
-    } catch (error) {
-      // A limiter that cannot answer never lets the request through: it fails closed (503).
-      if (error instanceof GatehouseError) throw error;
-      throw new GatehouseError('ERR_STORE_UNAVAILABLE', 'rate limiter unavailable', { cause: error });
-    }
-    if (decision.allowed) return;
-    events.emit({
-      type: 'ratelimit.rejected',
+    const caller = { ip: request.clientAddress, principal: principal && principalKey(principal) };
+    const refusal = await spendPoint(limiter, {
       limit,
-      ip: request.clientAddress,
-      ...(principal !== undefined && { principal: principalKey(principal) }),
-      retryAfterSeconds: decision.retryAfterSeconds,
+      key,
+      caller,
+      events,
+      message: 'too many requests; retry later',
     });
-    throw new GatehouseError('ERR_RATE_LIMITED', 'too many requests; retry later', {
-      retryAfterSeconds: decision.retryAfterSeconds,
-    });
+    if (refusal !== undefined) throw refusal;
   }
 
   async function admit(request: GuardRequest): Promise<Authenticated> {

@@ -16,6 +16,7 @@ import { JsonRpcParseError, parseJsonText } from '../net/body.js';
 import { addressLimitKey } from '../net/client-address.js';
 import { type Clock, runAt } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
+import { spendPoint } from '../ops/limit.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { RateLimiter } from '../stores/ports.js';
@@ -161,28 +162,19 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
   heartbeat.unref();
 
   /** Spends one point of `limiter`; a refusal is reported and answered with `Retry-After`. */
-  async function limit(
+  function limit(
     limiter: RateLimiter,
     name: string,
     key: string,
     who: { ip: string; principal?: Principal },
   ): Promise<GatehouseError | undefined> {
-    let decision: Awaited<ReturnType<RateLimiter['consume']>>;
-    try {
-      decision = await limiter.consume(key);
-    } catch (error) {
-      throw new GatehouseError('ERR_STORE_UNAVAILABLE', 'rate limiter unavailable', { cause: error });
-    }
-    if (decision.allowed) return undefined;
-    events.emit({
-      type: 'ratelimit.rejected',
+    const caller = { ip: who.ip, principal: who.principal && principalKey(who.principal) };
+    return spendPoint(limiter, {
       limit: name,
-      ip: who.ip,
-      ...(who.principal !== undefined && { principal: principalKey(who.principal) }),
-      retryAfterSeconds: decision.retryAfterSeconds,
-    });
-    return new GatehouseError('ERR_RATE_LIMITED', 'too many WebSocket connections; retry later', {
-      retryAfterSeconds: decision.retryAfterSeconds,
+      key,
+      caller,
+      events,
+      message: 'too many WebSocket connections; retry later',
     });
   }
 
