@@ -1,42 +1,9 @@
-import type { ClientRecord, ClientStore, TokenEndpointAuthMethod } from '../ports.js';
+import type { ClientStore } from '../ports.js';
+import { type ClientRow, clientRowMapper } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
-import { optionalField } from './rows.js';
+import { parsedJson } from './rows.js';
 
-interface ClientRow {
-  client_id: string;
-  secret_hash: string | null;
-  token_endpoint_auth_method: string;
-  redirect_uris: string[];
-  grant_types: string[];
-  response_types: string[];
-  application_type: string;
-  client_name: string | null;
-  client_uri: string | null;
-  logo_uri: string | null;
-  scope: string | null;
-  metadata: Record<string, unknown>;
-  created_at: number;
-  expires_at: number | null;
-}
-
-function toRecord(row: ClientRow): ClientRecord {
-  return {
-    clientId: row.client_id,
-    ...optionalField('secretHash', row.secret_hash),
-    tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
-    redirectUris: row.redirect_uris,
-    grantTypes: row.grant_types,
-    responseTypes: row.response_types,
-    applicationType: row.application_type as ClientRecord['applicationType'],
-    ...optionalField('clientName', row.client_name),
-    ...optionalField('clientUri', row.client_uri),
-    ...optionalField('logoUri', row.logo_uri),
-    ...optionalField('scope', row.scope),
-    metadata: row.metadata,
-    createdAt: row.created_at,
-    ...optionalField('expiresAt', row.expires_at),
-  };
-}
+const toRecord = clientRowMapper(parsedJson);
 
 export function createPostgresClientStore(ctx: PostgresContext): ClientStore {
   const { clients } = ctx.tables;
@@ -69,7 +36,7 @@ export function createPostgresClientStore(ctx: PostgresContext): ClientStore {
       return rowCount === 1;
     },
     async get(clientId, now) {
-      const { rows } = await ctx.query<ClientRow>(
+      const { rows } = await ctx.query<ClientRow<'parsed'>>(
         `SELECT * FROM ${clients} WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)`,
         [clientId, now],
       );

@@ -1,42 +1,10 @@
-import type {
-  AuthorizationCodeRecord,
-  AuthorizationCodeStore,
-  ConsumeCodeResult,
-  PrincipalSnapshot,
-} from '../ports.js';
+import type { AuthorizationCodeStore, ConsumeCodeResult } from '../ports.js';
+import { type CodeRow, codeRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
-import { sweepStatement } from './rows.js';
+import { parsedJson, sweepStatement } from './rows.js';
 
-interface CodeRow {
-  code_hash: string;
-  grant_id: string;
-  client_id: string;
-  redirect_uri: string;
-  code_challenge: string;
-  resource: string;
-  scopes: string[];
-  principal: PrincipalSnapshot;
-  auth_time: number;
-  created_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: CodeRow): AuthorizationCodeRecord {
-  return {
-    codeHash: row.code_hash,
-    grantId: row.grant_id,
-    clientId: row.client_id,
-    redirectUri: row.redirect_uri,
-    codeChallenge: row.code_challenge,
-    resource: row.resource,
-    scopes: row.scopes,
-    principal: row.principal,
-    authTime: row.auth_time,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = codeRowMapper(parsedJson);
 
 export function createPostgresAuthorizationCodeStore(ctx: PostgresContext): AuthorizationCodeStore {
   const { authorizationCodes: codes } = ctx.tables;
@@ -66,7 +34,7 @@ export function createPostgresAuthorizationCodeStore(ctx: PostgresContext): Auth
     // lock, then finds it consumed); when it changed nothing, the same statement reads the live row, so the
     // caller learns "replayed" or "unknown" without a second round trip.
     async consume(codeHash, now): Promise<ConsumeCodeResult | undefined> {
-      const { rows } = await ctx.query<CodeRow & { first: boolean }>(
+      const { rows } = await ctx.query<CodeRow<'parsed'> & { first: boolean }>(
         `WITH consumed AS (
            UPDATE ${codes} SET consumed_at = $2
            WHERE code_hash = $1 AND expires_at > $2 AND consumed_at IS NULL

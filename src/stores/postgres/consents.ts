@@ -1,23 +1,9 @@
-import type { ConsentRecord, ConsentStore } from '../ports.js';
+import type { ConsentStore } from '../ports.js';
+import { type ConsentRow, consentRowMapper } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
+import { parsedJson } from './rows.js';
 
-interface ConsentRow {
-  principal_key: string;
-  client_id: string;
-  scopes: string[];
-  granted_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: ConsentRow): ConsentRecord {
-  return {
-    principalKey: row.principal_key,
-    clientId: row.client_id,
-    scopes: row.scopes,
-    grantedAt: row.granted_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = consentRowMapper(parsedJson);
 
 export function createPostgresConsentStore(ctx: PostgresContext): ConsentStore {
   const { consents } = ctx.tables;
@@ -39,7 +25,7 @@ export function createPostgresConsentStore(ctx: PostgresContext): ConsentStore {
       );
     },
     async get(principalKey, clientId, now) {
-      const { rows } = await ctx.query<ConsentRow>(
+      const { rows } = await ctx.query<ConsentRow<'parsed'>>(
         `SELECT * FROM ${consents} WHERE principal_key = $1 AND client_id = $2 AND expires_at > $3`,
         [principalKey, clientId, now],
       );
@@ -59,7 +45,7 @@ export function createPostgresConsentStore(ctx: PostgresContext): ConsentStore {
       return rowCount ?? 0;
     },
     async listByPrincipal(principalKey, now) {
-      const { rows } = await ctx.query<ConsentRow>(
+      const { rows } = await ctx.query<ConsentRow<'parsed'>>(
         `SELECT * FROM ${consents} WHERE principal_key = $1 AND expires_at > $2 ORDER BY client_id`,
         [principalKey, now],
       );

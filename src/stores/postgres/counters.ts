@@ -1,16 +1,8 @@
-import type { CounterResult, CounterStore } from '../ports.js';
+import type { CounterStore } from '../ports.js';
+import { type CounterRow, toCounterResult } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
 import { sweepStatement } from './rows.js';
-
-interface CounterRow {
-  count: number;
-  reset_at: number;
-}
-
-function toResult(row: CounterRow): CounterResult {
-  return { count: row.count, resetAt: row.reset_at };
-}
 
 export function createPostgresCounterStore(ctx: PostgresContext): CounterStore {
   const { counters } = ctx.tables;
@@ -29,14 +21,14 @@ export function createPostgresCounterStore(ctx: PostgresContext): CounterStore {
       );
       const row = rows[0];
       if (row === undefined) throw new Error('The counter upsert returned no row.');
-      return toResult(row);
+      return toCounterResult(row);
     },
     async peek(key, now) {
       const { rows } = await ctx.query<CounterRow>(
         `SELECT count, reset_at FROM ${counters} WHERE key = $1 AND reset_at > $2`,
         [key, now],
       );
-      return rows[0] === undefined ? undefined : toResult(rows[0]);
+      return rows[0] === undefined ? undefined : toCounterResult(rows[0]);
     },
     async reset(key) {
       await ctx.query(`DELETE FROM ${counters} WHERE key = $1`, [key]);

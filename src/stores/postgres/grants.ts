@@ -1,42 +1,12 @@
-import type { GrantRecord, GrantStore, PrincipalSnapshot } from '../ports.js';
+import type { GrantStore } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
+import { type GrantRow, grantRowMapper, type RefreshTokenRow, toRefreshTokenRef } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
 import { revocationInsert } from './revocations.js';
-import { optionalField, sweepStatement } from './rows.js';
+import { parsedJson, sweepStatement } from './rows.js';
 
-interface GrantRow {
-  id: string;
-  client_id: string;
-  principal_key: string;
-  principal: PrincipalSnapshot;
-  scopes: string[];
-  resource: string;
-  auth_time: number;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  generation: number;
-  rotated_at: number;
-  grace_response: string | null;
-}
-
-function toRecord(row: GrantRow): GrantRecord {
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    principal: row.principal,
-    scopes: row.scopes,
-    resource: row.resource,
-    authTime: row.auth_time,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    ...optionalField('revokedAt', row.revoked_at),
-    generation: row.generation,
-    rotatedAt: row.rotated_at,
-    ...optionalField('graceResponse', row.grace_response),
-  };
-}
+const toRecord = grantRowMapper(parsedJson);
 
 export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
   const { grants, refreshTokens } = ctx.tables;
@@ -74,25 +44,25 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
       );
     },
     async get(id, now) {
-      const { rows } = await ctx.query<GrantRow>(
+      const { rows } = await ctx.query<GrantRow<'parsed'>>(
         `SELECT * FROM ${grants} WHERE id = $1 AND expires_at > $2`,
         [id, now],
       );
       return rows[0] === undefined ? undefined : toRecord(rows[0]);
     },
     async findRefreshToken(tokenHash) {
-      const { rows } = await ctx.query<{ grant_id: string; generation: number }>(
+      const { rows } = await ctx.query<RefreshTokenRow>(
         `SELECT grant_id, generation FROM ${refreshTokens} WHERE token_hash = $1`,
         [tokenHash],
       );
       const row = rows[0];
-      return row === undefined ? undefined : { grantId: row.grant_id, generation: row.generation };
+      return row === undefined ? undefined : toRefreshTokenRef(row);
     },
     // One statement: the generation check and the new token land together or not at all (a duplicate
     // token hash fails the whole statement). A concurrent rotation waits for the row lock, then finds the
     // generation moved and changes nothing.
     async rotate(id, expectedGeneration, newRefreshTokenHash, rotatedAt, graceResponse) {
-      const { rows } = await ctx.query<GrantRow>(
+      const { rows } = await ctx.query<GrantRow<'parsed'>>(
         `WITH rotated AS (
            UPDATE ${grants} SET generation = generation + 1, rotated_at = $3, grace_response = $4
            WHERE id = $1 AND revoked_at IS NULL AND generation = $2 AND expires_at > $3
@@ -110,7 +80,7 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
     // waits for a concurrent revocation's row lock, so the winner's entry is the one that stands.
     revoke: (id, now, revocationExpiresAt) =>
       ctx.transaction(async (tx) => {
-        const { rows } = await tx.query<GrantRow>(
+        const { rows } = await tx.query<GrantRow<'parsed'>>(
           `UPDATE ${grants} SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING *`,
           [id, now],
         );
@@ -119,7 +89,7 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
       }),
     revokeByPrincipal: (principalKey, now, revocationExpiresAt) =>
       ctx.transaction(async (tx) => {
-        const { rows } = await tx.query<GrantRow>(
+        const { rows } = await tx.query<GrantRow<'parsed'>>(
           `WITH revoked AS (
              UPDATE ${grants} SET revoked_at = $2 WHERE principal_key = $1 AND revoked_at IS NULL RETURNING *
            )
@@ -132,7 +102,7 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
         return rows.map(toRecord);
       }),
     async listByPrincipal(principalKey, now) {
-      const { rows } = await ctx.query<GrantRow>(
+      const { rows } = await ctx.query<GrantRow<'parsed'>>(
         `SELECT * FROM ${grants} WHERE principal_key = $1 AND revoked_at IS NULL AND expires_at > $2
          ORDER BY created_at, id`,
         [principalKey, now],

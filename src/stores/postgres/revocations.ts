@@ -1,24 +1,9 @@
-import type { RevocationRecord, RevocationStore } from '../ports.js';
+import type { RevocationStore } from '../ports.js';
+import { type RevocationRow, toRevocationRecord } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
 import { sweepStatement } from './rows.js';
 import type { Tables } from './tables.js';
-
-interface RevocationRow {
-  kind: string;
-  id: string;
-  revoked_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: RevocationRow): RevocationRecord {
-  return {
-    kind: row.kind as RevocationRecord['kind'],
-    id: row.id,
-    revokedAt: row.revoked_at,
-    expiresAt: row.expires_at,
-  };
-}
 
 /**
  * Inserts revocation entries with `$1` kind, each id of the `$2` array, `$3` revoked at and `$4` expiry,
@@ -45,7 +30,7 @@ export function createPostgresRevocationStore(ctx: PostgresContext): RevocationS
         `SELECT * FROM ${revocations} WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at, kind, id`,
         [since, now],
       );
-      return rows.map(toRecord);
+      return rows.map(toRevocationRecord);
     },
     async watermark() {
       const { rows } = await ctx.query<{ value: number }>(

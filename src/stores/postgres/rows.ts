@@ -1,10 +1,7 @@
-/**
- * `{ [key]: value }` when the column holds a value, `{}` when it is NULL: optional fields absent on write
- * stay absent on read, never `null`.
- */
-export function optionalField<K extends string, V>(key: K, value: V | null): { [P in K]?: V } {
-  return (value === null ? {} : { [key]: value }) as { [P in K]?: V };
-}
+import type { JsonReader } from '../sql-rows.js';
+
+/** Reads a `json` column, which `pg` hands back already parsed. */
+export const parsedJson: JsonReader<'parsed'> = (value) => value;
 
 /**
  * A `DELETE` of at most `$2` rows of `table` matching `expired` (which reads `$1`, the time), identified by

@@ -1,38 +1,12 @@
 import { GatehouseError } from '../../errors/gatehouse-error.js';
-import type { CreateSessionResult, SessionKind, SessionRecord, SessionStore } from '../ports.js';
+import type { CreateSessionResult, SessionStore } from '../ports.js';
+import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
-import { sweepStatement } from './rows.js';
+import { parsedJson, sweepStatement } from './rows.js';
 import { isUniqueViolation } from './store-error.js';
 
-interface SessionRow {
-  id: string;
-  principal_key: string;
-  kind: string;
-  created_at: number;
-  last_seen_at: number;
-  idle_timeout_ms: number;
-  idle_expires_at: number;
-  absolute_expires_at: number;
-  version: number;
-  /** Parsed by `pg` (a `json` column). */
-  data: Record<string, unknown>;
-}
-
-function toRecord(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    principalKey: row.principal_key,
-    kind: row.kind as SessionKind,
-    createdAt: row.created_at,
-    lastSeenAt: row.last_seen_at,
-    idleTimeoutMs: row.idle_timeout_ms,
-    idleExpiresAt: row.idle_expires_at,
-    absoluteExpiresAt: row.absolute_expires_at,
-    version: row.version,
-    data: row.data,
-  };
-}
+const toRecord = sessionRowMapper(parsedJson);
 
 function conflict(): GatehouseError {
   return new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
@@ -64,12 +38,12 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
             [principalKey, now],
           );
           const activeCount = counted.rows[0]?.count ?? 0;
-          let evicted: SessionRow[] = [];
+          let evicted: SessionRow<'parsed'>[] = [];
           if (activeCount >= limit.max) {
             const needed = activeCount - limit.max + 1;
             const kinds = limit.evictKinds ?? [];
             if (kinds.length === 0) return { created: false, activeCount };
-            const candidates = await tx.query<SessionRow>(
+            const candidates = await tx.query<SessionRow<'parsed'>>(
               `SELECT * FROM ${sessions}
                WHERE principal_key = $1 AND ${LIVE} AND kind = ANY ($3::text[])
                ORDER BY last_seen_at, created_at, id
@@ -110,17 +84,17 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async get(id, now) {
-      const { rows } = await ctx.query<SessionRow>(`SELECT * FROM ${sessions} WHERE id = $1 AND ${LIVE}`, [
-        id,
-        now,
-      ]);
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
+        `SELECT * FROM ${sessions} WHERE id = $1 AND ${LIVE}`,
+        [id, now],
+      );
       return rows[0] === undefined ? undefined : toRecord(rows[0]);
     },
 
     // On the right of SET, columns hold their values from before the update, so the deadline uses the given
     // timeout or, when none is given (NULL), the stored one.
     async touch(id, principalKey, now, idleTimeoutMs) {
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         `UPDATE ${sessions} SET
            last_seen_at = $2,
            idle_timeout_ms = coalesce($4::bigint, idle_timeout_ms),
@@ -133,7 +107,7 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async update(id, expectedVersion, data) {
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         `UPDATE ${sessions} SET data = $3, version = version + 1
          WHERE id = $1 AND version = $2
          RETURNING *`,
@@ -148,7 +122,7 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async deleteOwned(id, principalKey) {
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         `DELETE FROM ${sessions} WHERE id = $1 AND principal_key = $2 RETURNING *`,
         [id, principalKey],
       );
@@ -156,7 +130,7 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async deleteByPrincipal(principalKey) {
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         `WITH deleted AS (DELETE FROM ${sessions} WHERE principal_key = $1 RETURNING *)
          SELECT * FROM deleted ORDER BY created_at, id`,
         [principalKey],
@@ -165,7 +139,7 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async listByPrincipal(principalKey, now) {
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         `SELECT * FROM ${sessions} WHERE principal_key = $1 AND ${LIVE} ORDER BY created_at, id`,
         [principalKey, now],
       );
@@ -175,7 +149,7 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     async deleteExpired(now, limit) {
       const max = sweepLimit(limit);
       if (max === 0) return [];
-      const { rows } = await ctx.query<SessionRow>(
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
         sweepStatement(
           sessions,
           ['id'],

@@ -1,36 +1,17 @@
-import type { SigningKeyRecord, SigningKeyStore } from '../ports.js';
+import type { SigningKeyStore } from '../ports.js';
+import { type SigningKeyRow, signingKeyRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
-import { sweepStatement } from './rows.js';
+import { parsedJson, sweepStatement } from './rows.js';
 
-interface SigningKeyRow {
-  kid: string;
-  alg: string;
-  public_jwk: Record<string, unknown>;
-  private_jwk_ciphertext: string;
-  created_at: number;
-  retires_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: SigningKeyRow): SigningKeyRecord {
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    publicJwk: row.public_jwk,
-    privateJwkCiphertext: row.private_jwk_ciphertext,
-    createdAt: row.created_at,
-    retiresAt: row.retires_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = signingKeyRowMapper(parsedJson);
 
 export function createPostgresSigningKeyStore(ctx: PostgresContext): SigningKeyStore {
   const { signingKeys } = ctx.tables;
 
   return {
     async list(now) {
-      const { rows } = await ctx.query<SigningKeyRow>(
+      const { rows } = await ctx.query<SigningKeyRow<'parsed'>>(
         `SELECT * FROM ${signingKeys} WHERE expires_at > $1 ORDER BY created_at DESC, kid`,
         [now],
       );

@@ -1,26 +1,6 @@
-import type { UpstreamTokenRecord, UpstreamTokenStore } from '../ports.js';
+import type { UpstreamTokenStore } from '../ports.js';
+import { toUpstreamTokenRecord, type UpstreamTokenRow } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
-import { optionalField } from './rows.js';
-
-interface UpstreamTokenRow {
-  principal_key: string;
-  provider: string;
-  ciphertext: string;
-  access_expires_at: number | null;
-  updated_at: number;
-  version: number;
-}
-
-function toRecord(row: UpstreamTokenRow): UpstreamTokenRecord {
-  return {
-    principalKey: row.principal_key,
-    provider: row.provider,
-    ciphertext: row.ciphertext,
-    ...optionalField('accessExpiresAt', row.access_expires_at),
-    updatedAt: row.updated_at,
-    version: row.version,
-  };
-}
 
 export function createPostgresUpstreamTokenStore(ctx: PostgresContext): UpstreamTokenStore {
   const { upstreamTokens } = ctx.tables;
@@ -31,7 +11,7 @@ export function createPostgresUpstreamTokenStore(ctx: PostgresContext): Upstream
         `SELECT * FROM ${upstreamTokens} WHERE principal_key = $1 AND provider = $2`,
         [principalKey, provider],
       );
-      return rows[0] === undefined ? undefined : toRecord(rows[0]);
+      return rows[0] === undefined ? undefined : toUpstreamTokenRecord(rows[0]);
     },
     // Each write is one statement whose conflict clause (create) or WHERE (replace) is the compare of the
     // compare-and-swap.
@@ -60,7 +40,7 @@ export function createPostgresUpstreamTokenStore(ctx: PostgresContext): Upstream
                RETURNING *`,
               [...values, expectedVersion],
             );
-      return rows[0] === undefined ? undefined : toRecord(rows[0]);
+      return rows[0] === undefined ? undefined : toUpstreamTokenRecord(rows[0]);
     },
     async delete(principalKey, provider) {
       const { rowCount } = await ctx.query(

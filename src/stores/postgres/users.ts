@@ -1,38 +1,12 @@
 import type { UserRecord, UserStore } from '../ports.js';
+import { toUserRecord, type UserRow } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
-import { optionalField } from './rows.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  email: string | null;
-  name: string | null;
-  password_hash: string;
-  created_at: number;
-  updated_at: number;
-  disabled_at: number | null;
-  credentials_changed_at: number;
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return {
-    id: row.id,
-    username: row.username,
-    ...optionalField('email', row.email),
-    ...optionalField('name', row.name),
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    ...optionalField('disabledAt', row.disabled_at),
-    credentialsChangedAt: row.credentials_changed_at,
-  };
-}
 
 export function createPostgresUserStore(ctx: PostgresContext): UserStore {
   const { users } = ctx.tables;
   const one = async (text: string, values: readonly unknown[]): Promise<UserRecord | undefined> => {
     const { rows } = await ctx.query<UserRow>(text, values);
-    return rows[0] === undefined ? undefined : toRecord(rows[0]);
+    return rows[0] === undefined ? undefined : toUserRecord(rows[0]);
   };
 
   return {
@@ -62,7 +36,7 @@ export function createPostgresUserStore(ctx: PostgresContext): UserStore {
     findByUsername: (username) => one(`SELECT * FROM ${users} WHERE username = $1`, [username]),
     async list() {
       const { rows } = await ctx.query<UserRow>(`SELECT * FROM ${users} ORDER BY username`);
-      return rows.map(toRecord);
+      return rows.map(toUserRecord);
     },
     async setPassword(id, passwordHash, now, expectedHash) {
       const { rowCount } = await ctx.query(

@@ -1,45 +1,12 @@
 import type Database from 'better-sqlite3';
-import type {
-  AuthorizationCodeRecord,
-  AuthorizationCodeStore,
-  ConsumeCodeResult,
-  PrincipalSnapshot,
-} from '../ports.js';
+import type { AuthorizationCodeStore, ConsumeCodeResult } from '../ports.js';
+import { type CodeRow, codeRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
-interface CodeRow {
-  code_hash: string;
-  grant_id: string;
-  client_id: string;
-  redirect_uri: string;
-  code_challenge: string;
-  resource: string;
-  scopes: string;
-  principal: string;
-  auth_time: number;
-  created_at: number;
-  expires_at: number;
-  consumed_at: number | null;
-}
-
-function toRecord(row: CodeRow): AuthorizationCodeRecord {
-  return {
-    codeHash: row.code_hash,
-    grantId: row.grant_id,
-    clientId: row.client_id,
-    redirectUri: row.redirect_uri,
-    codeChallenge: row.code_challenge,
-    resource: row.resource,
-    scopes: parseJson<string[]>(row.scopes),
-    principal: parseJson<PrincipalSnapshot>(row.principal),
-    authTime: row.auth_time,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = codeRowMapper(parseJson);
 
 export function createSqliteAuthorizationCodeStore(db: Database.Database): AuthorizationCodeStore {
   const insert = prepare<Record<string, unknown>>(
@@ -49,13 +16,13 @@ export function createSqliteAuthorizationCodeStore(db: Database.Database): Autho
      VALUES (@codeHash, @grantId, @clientId, @redirectUri, @codeChallenge, @resource, @scopes, @principal,
        @authTime, @createdAt, @expiresAt)`,
   );
-  const markConsumed = prepare<{ codeHash: string; now: number }, CodeRow>(
+  const markConsumed = prepare<{ codeHash: string; now: number }, CodeRow<'text'>>(
     db,
     `UPDATE authorization_codes SET consumed_at = @now
      WHERE code_hash = @codeHash AND expires_at > @now AND consumed_at IS NULL
      RETURNING *`,
   );
-  const selectLive = prepare<{ codeHash: string; now: number }, CodeRow>(
+  const selectLive = prepare<{ codeHash: string; now: number }, CodeRow<'text'>>(
     db,
     'SELECT * FROM authorization_codes WHERE code_hash = @codeHash AND expires_at > @now',
   );

@@ -1,26 +1,11 @@
 import type Database from 'better-sqlite3';
-import type { ConsentRecord, ConsentStore } from '../ports.js';
+import type { ConsentStore } from '../ports.js';
+import { type ConsentRow, consentRowMapper } from '../sql-rows.js';
 import { prepare } from './prepare.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
-interface ConsentRow {
-  principal_key: string;
-  client_id: string;
-  scopes: string;
-  granted_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: ConsentRow): ConsentRecord {
-  return {
-    principalKey: row.principal_key,
-    clientId: row.client_id,
-    scopes: parseJson<string[]>(row.scopes),
-    grantedAt: row.granted_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = consentRowMapper(parseJson);
 
 export function createSqliteConsentStore(db: Database.Database): ConsentStore {
   const upsert = prepare<Record<string, unknown>>(
@@ -30,7 +15,7 @@ export function createSqliteConsentStore(db: Database.Database): ConsentStore {
      ON CONFLICT (principal_key, client_id) DO UPDATE SET
        scopes = excluded.scopes, granted_at = excluded.granted_at, expires_at = excluded.expires_at`,
   );
-  const selectLive = prepare<{ principalKey: string; clientId: string; now: number }, ConsentRow>(
+  const selectLive = prepare<{ principalKey: string; clientId: string; now: number }, ConsentRow<'text'>>(
     db,
     `SELECT * FROM consents
      WHERE principal_key = @principalKey AND client_id = @clientId AND expires_at > @now`,
@@ -43,7 +28,7 @@ export function createSqliteConsentStore(db: Database.Database): ConsentStore {
     db,
     'DELETE FROM consents WHERE principal_key = @principalKey',
   );
-  const selectByPrincipal = prepare<{ principalKey: string; now: number }, ConsentRow>(
+  const selectByPrincipal = prepare<{ principalKey: string; now: number }, ConsentRow<'text'>>(
     db,
     `SELECT * FROM consents WHERE principal_key = @principalKey AND expires_at > @now
      ORDER BY client_id`,

@@ -1,17 +1,9 @@
 import type Database from 'better-sqlite3';
-import type { CounterResult, CounterStore } from '../ports.js';
+import type { CounterStore } from '../ports.js';
+import { type CounterRow, toCounterResult } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
 import { guarded } from './store-error.js';
-
-interface CounterRow {
-  count: number;
-  reset_at: number;
-}
-
-function toResult(row: CounterRow): CounterResult {
-  return { count: row.count, resetAt: row.reset_at };
-}
 
 export function createSqliteCounterStore(db: Database.Database): CounterStore {
   // One upsert: a new key, a live window and an ended window are told apart inside the statement, so
@@ -39,12 +31,12 @@ export function createSqliteCounterStore(db: Database.Database): CounterStore {
       guarded(() => {
         const row = upsert.get({ key, now, resetAt: now + windowMs });
         if (row === undefined) throw new Error('The counter upsert returned no row.');
-        return toResult(row);
+        return toCounterResult(row);
       }),
     peek: (key, now) =>
       guarded(() => {
         const row = selectLive.get({ key, now });
-        return row === undefined ? undefined : toResult(row);
+        return row === undefined ? undefined : toCounterResult(row);
       }),
     reset: (key) =>
       guarded(() => {

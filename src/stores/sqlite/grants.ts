@@ -1,49 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { GrantRecord, GrantStore, PrincipalSnapshot } from '../ports.js';
+import type { GrantRecord, GrantStore } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
+import { type GrantRow, grantRowMapper, type RefreshTokenRow, toRefreshTokenRef } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
 import { prepareRevocationInsert } from './revocations.js';
-import { optionalField, parseJson } from './rows.js';
+import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
-interface GrantRow {
-  id: string;
-  client_id: string;
-  principal_key: string;
-  principal: string;
-  scopes: string;
-  resource: string;
-  auth_time: number;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  generation: number;
-  rotated_at: number;
-  grace_response: string | null;
-}
-
-interface RefreshTokenRow {
-  grant_id: string;
-  generation: number;
-}
-
-function toRecord(row: GrantRow): GrantRecord {
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    principal: parseJson<PrincipalSnapshot>(row.principal),
-    scopes: parseJson<string[]>(row.scopes),
-    resource: row.resource,
-    authTime: row.auth_time,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    ...optionalField('revokedAt', row.revoked_at),
-    generation: row.generation,
-    rotatedAt: row.rotated_at,
-    ...optionalField('graceResponse', row.grace_response),
-  };
-}
+const toRecord = grantRowMapper(parseJson);
 
 /** The order of `listByPrincipal`, for results of statements that cannot order them (`RETURNING`). */
 function byCreatedAtThenId(a: GrantRecord, b: GrantRecord): number {
@@ -63,7 +28,7 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
     db,
     'INSERT INTO refresh_tokens (token_hash, grant_id, generation) VALUES (@tokenHash, @grantId, @generation)',
   );
-  const selectLive = prepare<{ id: string; now: number }, GrantRow>(
+  const selectLive = prepare<{ id: string; now: number }, GrantRow<'text'>>(
     db,
     'SELECT * FROM grants WHERE id = @id AND expires_at > @now',
   );
@@ -73,24 +38,24 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
   );
   const compareAndSwap = prepare<
     { id: string; expectedGeneration: number; rotatedAt: number; graceResponse: string | null },
-    GrantRow
+    GrantRow<'text'>
   >(
     db,
     `UPDATE grants SET generation = generation + 1, rotated_at = @rotatedAt, grace_response = @graceResponse
      WHERE id = @id AND revoked_at IS NULL AND generation = @expectedGeneration AND expires_at > @rotatedAt
      RETURNING *`,
   );
-  const markRevoked = prepare<{ id: string; now: number }, GrantRow>(
+  const markRevoked = prepare<{ id: string; now: number }, GrantRow<'text'>>(
     db,
     'UPDATE grants SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL RETURNING *',
   );
-  const markRevokedByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow>(
+  const markRevokedByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow<'text'>>(
     db,
     `UPDATE grants SET revoked_at = @now WHERE principal_key = @principalKey AND revoked_at IS NULL
      RETURNING *`,
   );
   const addRevocation = prepareRevocationInsert(db);
-  const selectByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow>(
+  const selectByPrincipal = prepare<{ principalKey: string; now: number }, GrantRow<'text'>>(
     db,
     `SELECT * FROM grants
      WHERE principal_key = @principalKey AND revoked_at IS NULL AND expires_at > @now
@@ -183,7 +148,7 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
     findRefreshToken: (tokenHash) =>
       guarded(() => {
         const row = selectToken.get({ tokenHash });
-        return row === undefined ? undefined : { grantId: row.grant_id, generation: row.generation };
+        return row === undefined ? undefined : toRefreshTokenRef(row);
       }),
     rotate: (id, expectedGeneration, newRefreshTokenHash, rotatedAt, graceResponse) =>
       guarded(() =>

@@ -1,24 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { RevocationRecord, RevocationStore } from '../ports.js';
+import { type RevocationRow, toRevocationRecord } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
 import { guarded } from './store-error.js';
-
-interface RevocationRow {
-  kind: string;
-  id: string;
-  revoked_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: RevocationRow): RevocationRecord {
-  return {
-    kind: row.kind as RevocationRecord['kind'],
-    id: row.id,
-    revokedAt: row.revoked_at,
-    expiresAt: row.expires_at,
-  };
-}
 
 /**
  * Adds a revocation entry on `db`, synchronously, for the revocation port and for ports that write an
@@ -62,7 +47,7 @@ export function createSqliteRevocationStore(db: Database.Database): RevocationSt
 
   return {
     add: (record) => guarded(() => insert(record)),
-    listSince: (since, now) => guarded(() => selectSince.all({ since, now }).map(toRecord)),
+    listSince: (since, now) => guarded(() => selectSince.all({ since, now }).map(toRevocationRecord)),
     watermark: () => guarded(() => selectWatermark.get({}) ?? 0),
     deleteExpired: (now, limit) =>
       guarded(() => {

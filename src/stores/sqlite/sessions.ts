@@ -1,46 +1,16 @@
 import type Database from 'better-sqlite3';
 import { GatehouseError } from '../../errors/gatehouse-error.js';
-import type {
-  CreateSessionResult,
-  SessionKind,
-  SessionLimit,
-  SessionRecord,
-  SessionStore,
-} from '../ports.js';
+import type { CreateSessionResult, SessionLimit, SessionRecord, SessionStore } from '../ports.js';
+import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare as prepareStatement } from './prepare.js';
+import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
-interface SessionRow {
-  id: string;
-  principal_key: string;
-  kind: string;
-  created_at: number;
-  last_seen_at: number;
-  idle_timeout_ms: number;
-  idle_expires_at: number;
-  absolute_expires_at: number;
-  version: number;
-  data: string;
-}
-
-function toRecord(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    principalKey: row.principal_key,
-    kind: row.kind as SessionKind,
-    createdAt: row.created_at,
-    lastSeenAt: row.last_seen_at,
-    idleTimeoutMs: row.idle_timeout_ms,
-    idleExpiresAt: row.idle_expires_at,
-    absoluteExpiresAt: row.absolute_expires_at,
-    version: row.version,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-  };
-}
+const toRecord = sessionRowMapper(parseJson);
 
 /** The order of `listByPrincipal`, for rows a `DELETE … RETURNING` hands back in no particular order. */
-function byCreatedAtThenId(a: SessionRow, b: SessionRow): number {
+function byCreatedAtThenId(a: SessionRow<'text'>, b: SessionRow<'text'>): number {
   if (a.created_at !== b.created_at) return a.created_at - b.created_at;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -64,7 +34,7 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
   // The per-principal index narrows this to a handful of rows (at most the cap is live), so the sort is cheap.
   const selectEvictable = prepare<
     { principalKey: string; now: number; kinds: string; limit: number },
-    SessionRow
+    SessionRow<'text'>
   >(
     `SELECT * FROM sessions
      WHERE principal_key = @principalKey AND ${LIVE} AND kind IN (SELECT value FROM json_each(@kinds))
@@ -74,14 +44,14 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
   const deleteIds = prepare<{ ids: string }, never>(
     'DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(@ids))',
   );
-  const selectLive = prepare<{ id: string; now: number }, SessionRow>(
+  const selectLive = prepare<{ id: string; now: number }, SessionRow<'text'>>(
     `SELECT * FROM sessions WHERE id = @id AND ${LIVE}`,
   );
   // On the right of SET, columns hold their values from before the update, so the deadline uses the given
   // timeout or, when none is given (NULL), the stored one.
   const touchOwned = prepare<
     { id: string; principalKey: string; now: number; idleTimeoutMs: number | null },
-    SessionRow
+    SessionRow<'text'>
   >(
     `UPDATE sessions SET
        last_seen_at = @now,
@@ -90,23 +60,23 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
      WHERE id = @id AND principal_key = @principalKey AND ${LIVE}
      RETURNING *`,
   );
-  const compareAndSwap = prepare<{ id: string; expectedVersion: number; data: string }, SessionRow>(
+  const compareAndSwap = prepare<{ id: string; expectedVersion: number; data: string }, SessionRow<'text'>>(
     `UPDATE sessions SET data = @data, version = version + 1
      WHERE id = @id AND version = @expectedVersion
      RETURNING *`,
   );
   const deleteById = db.prepare<[string]>('DELETE FROM sessions WHERE id = ?');
-  const deleteOwnedRow = prepare<{ id: string; principalKey: string }, SessionRow>(
+  const deleteOwnedRow = prepare<{ id: string; principalKey: string }, SessionRow<'text'>>(
     'DELETE FROM sessions WHERE id = @id AND principal_key = @principalKey RETURNING *',
   );
-  const deleteAllOf = prepare<{ principalKey: string }, SessionRow>(
+  const deleteAllOf = prepare<{ principalKey: string }, SessionRow<'text'>>(
     'DELETE FROM sessions WHERE principal_key = @principalKey RETURNING *',
   );
-  const selectByPrincipal = prepare<{ principalKey: string; now: number }, SessionRow>(
+  const selectByPrincipal = prepare<{ principalKey: string; now: number }, SessionRow<'text'>>(
     `SELECT * FROM sessions WHERE principal_key = @principalKey AND ${LIVE} ORDER BY created_at, id`,
   );
   // DELETE … LIMIT needs a compile-time option the bundled SQLite lacks; a LIMITed id subquery does the same.
-  const deleteExpiredRows = prepare<{ now: number; limit: number }, SessionRow>(
+  const deleteExpiredRows = prepare<{ now: number; limit: number }, SessionRow<'text'>>(
     `DELETE FROM sessions WHERE id IN (
        SELECT id FROM sessions WHERE idle_expires_at <= @now OR absolute_expires_at <= @now LIMIT @limit
      )
@@ -123,7 +93,7 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
       }
       const { principalKey } = record;
       const activeCount = countLive.get({ principalKey, now }) ?? 0;
-      let evicted: SessionRow[] = [];
+      let evicted: SessionRow<'text'>[] = [];
       if (activeCount >= limit.max) {
         const needed = activeCount - limit.max + 1;
         const kinds = limit.evictKinds ?? [];

@@ -1,34 +1,15 @@
 import type Database from 'better-sqlite3';
-import type { SigningKeyRecord, SigningKeyStore } from '../ports.js';
+import type { SigningKeyStore } from '../ports.js';
+import { type SigningKeyRow, signingKeyRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare } from './prepare.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
-interface SigningKeyRow {
-  kid: string;
-  alg: string;
-  public_jwk: string;
-  private_jwk_ciphertext: string;
-  created_at: number;
-  retires_at: number;
-  expires_at: number;
-}
-
-function toRecord(row: SigningKeyRow): SigningKeyRecord {
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    publicJwk: parseJson<Record<string, unknown>>(row.public_jwk),
-    privateJwkCiphertext: row.private_jwk_ciphertext,
-    createdAt: row.created_at,
-    retiresAt: row.retires_at,
-    expiresAt: row.expires_at,
-  };
-}
+const toRecord = signingKeyRowMapper(parseJson);
 
 export function createSqliteSigningKeyStore(db: Database.Database): SigningKeyStore {
-  const selectLive = prepare<{ now: number }, SigningKeyRow>(
+  const selectLive = prepare<{ now: number }, SigningKeyRow<'text'>>(
     db,
     'SELECT * FROM signing_keys WHERE expires_at > @now ORDER BY created_at DESC, kid',
   );

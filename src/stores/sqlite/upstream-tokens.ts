@@ -1,17 +1,8 @@
 import type Database from 'better-sqlite3';
-import type { UpstreamTokenRecord, UpstreamTokenStore } from '../ports.js';
+import type { UpstreamTokenStore } from '../ports.js';
+import { toUpstreamTokenRecord, type UpstreamTokenRow } from '../sql-rows.js';
 import { prepare } from './prepare.js';
-import { optionalField } from './rows.js';
 import { guarded } from './store-error.js';
-
-interface UpstreamTokenRow {
-  principal_key: string;
-  provider: string;
-  ciphertext: string;
-  access_expires_at: number | null;
-  updated_at: number;
-  version: number;
-}
 
 interface UpstreamTokenParams {
   principalKey: string;
@@ -20,17 +11,6 @@ interface UpstreamTokenParams {
   accessExpiresAt: number | null;
   updatedAt: number;
   expectedVersion: number;
-}
-
-function toRecord(row: UpstreamTokenRow): UpstreamTokenRecord {
-  return {
-    principalKey: row.principal_key,
-    provider: row.provider,
-    ciphertext: row.ciphertext,
-    ...optionalField('accessExpiresAt', row.access_expires_at),
-    updatedAt: row.updated_at,
-    version: row.version,
-  };
 }
 
 export function createSqliteUpstreamTokenStore(db: Database.Database): UpstreamTokenStore {
@@ -62,7 +42,7 @@ export function createSqliteUpstreamTokenStore(db: Database.Database): UpstreamT
     get: (principalKey, provider) =>
       guarded(() => {
         const row = selectOne.get({ principalKey, provider });
-        return row === undefined ? undefined : toRecord(row);
+        return row === undefined ? undefined : toUpstreamTokenRecord(row);
       }),
     put: (record, expectedVersion) =>
       guarded(() => {
@@ -75,7 +55,7 @@ export function createSqliteUpstreamTokenStore(db: Database.Database): UpstreamT
         };
         const row =
           expectedVersion === 0 ? insertFirst.get(params) : replace.get({ ...params, expectedVersion });
-        return row === undefined ? undefined : toRecord(row);
+        return row === undefined ? undefined : toUpstreamTokenRecord(row);
       }),
     delete: (principalKey, provider) =>
       guarded(() => deleteOne.run({ principalKey, provider }).changes === 1),

@@ -1,34 +1,8 @@
 import type Database from 'better-sqlite3';
-import type { UserRecord, UserStore } from '../ports.js';
+import type { UserStore } from '../ports.js';
+import { toUserRecord, type UserRow } from '../sql-rows.js';
 import { prepare } from './prepare.js';
-import { optionalField } from './rows.js';
 import { guarded } from './store-error.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  email: string | null;
-  name: string | null;
-  password_hash: string;
-  created_at: number;
-  updated_at: number;
-  disabled_at: number | null;
-  credentials_changed_at: number;
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return {
-    id: row.id,
-    username: row.username,
-    ...optionalField('email', row.email),
-    ...optionalField('name', row.name),
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    ...optionalField('disabledAt', row.disabled_at),
-    credentialsChangedAt: row.credentials_changed_at,
-  };
-}
 
 export function createSqliteUserStore(db: Database.Database): UserStore {
   // No conflict target: a taken id and a taken username both leave the row out, in one statement.
@@ -91,14 +65,14 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
     get: (id) =>
       guarded(() => {
         const row = selectById.get({ id });
-        return row === undefined ? undefined : toRecord(row);
+        return row === undefined ? undefined : toUserRecord(row);
       }),
     findByUsername: (username) =>
       guarded(() => {
         const row = selectByUsername.get({ username });
-        return row === undefined ? undefined : toRecord(row);
+        return row === undefined ? undefined : toUserRecord(row);
       }),
-    list: () => guarded(() => selectAll.all({}).map(toRecord)),
+    list: () => guarded(() => selectAll.all({}).map(toUserRecord)),
     setPassword: (id, passwordHash, now, expectedHash) =>
       guarded(
         () => updatePassword.run({ id, passwordHash, now, expectedHash: expectedHash ?? null }).changes === 1,
@@ -108,7 +82,7 @@ export function createSqliteUserStore(db: Database.Database): UserStore {
     setDisabled: (id, disabled, now) =>
       guarded(() => {
         const row = updateDisabled.get({ id, disabled: disabled ? 1 : 0, now });
-        return row === undefined ? undefined : toRecord(row);
+        return row === undefined ? undefined : toUserRecord(row);
       }),
     delete: (id) => guarded(() => deleteById.run({ id }).changes === 1),
   };
