@@ -30,7 +30,10 @@ export interface SessionManager {
   end(id: string, principal: Principal, reason?: SessionEndReason): Promise<void>;
   /** Live sessions of `principal`. */
   list(principal: Principal): Promise<SessionRecord[]>;
-  /** Ends every expired session, in batches that yield to the event loop; returns how many ended. */
+  /**
+   * Ends every expired session, in batches paced to about 10 ms of work each that yield to the event loop
+   * in between; returns how many ended.
+   */
   sweep(): Promise<number>;
   /** Whether the session is still in the store and live (another instance may have ended it). */
   isLive(id: string): Promise<boolean>;
@@ -49,7 +52,13 @@ export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
 
-const SWEEP_BATCH = 200;
+/**
+ * The sweeper's batches: it starts at `start` sessions and adapts so that one batch (the store's delete,
+ * synchronous for SQLite, and ending each session) takes about `sliceMs`, halving when a batch ran long and
+ * doubling when it ran short, within `min`…`max`. Between batches it yields to the event loop, so even a
+ * backlog of a million expired sessions never holds requests up for long.
+ */
+const SWEEP_BATCH = { start: 200, min: 20, max: 2_000, sliceMs: 10 } as const;
 
 export function createSessionManager(deps: {
   store: SessionStore;
@@ -171,11 +180,17 @@ export function createSessionManager(deps: {
 
     async sweep() {
       let total = 0;
+      let batch: number = SWEEP_BATCH.start;
       for (;;) {
-        const removed = await store.deleteExpired(clock.now(), SWEEP_BATCH);
+        // Wall time of the work, not the injected clock: this paces the event loop, not the sessions.
+        const started = performance.now();
+        const removed = await store.deleteExpired(clock.now(), batch);
         for (const record of removed) ended(record, 'expired');
         total += removed.length;
-        if (removed.length < SWEEP_BATCH) break;
+        if (removed.length < batch) break;
+        const tookMs = performance.now() - started;
+        if (tookMs > SWEEP_BATCH.sliceMs) batch = Math.max(SWEEP_BATCH.min, Math.floor(batch / 2));
+        else if (tookMs < SWEEP_BATCH.sliceMs / 4) batch = Math.min(SWEEP_BATCH.max, batch * 2);
         // Yield between batches so a large backlog never blocks request handling.
         await new Promise((resolve) => setImmediate(resolve));
       }

@@ -190,3 +190,43 @@ describe('session manager', () => {
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
+
+describe('the sweeper paces its batches', () => {
+  it('halves a batch that took longer than its slice, down to the floor, and still ends every session', async () => {
+    const clock = createManualClock();
+    const stores = createMemoryStores();
+    const requested: number[] = [];
+    const sessions = {
+      ...stores.sessions,
+      // A slow store: every batch takes over 15 ms of synchronous work (a loaded machine only adds to it).
+      async deleteExpired(now: number, limit: number) {
+        requested.push(limit);
+        const until = performance.now() + 15;
+        while (performance.now() < until) {
+          // busy: SQLite's delete runs on the event loop like this
+        }
+        return stores.sessions.deleteExpired(now, limit);
+      },
+    };
+    const manager = createSessionManager({
+      store: sessions,
+      config: {
+        idleTimeoutMs: 1_000,
+        pendingIdleTimeoutMs: 1_000,
+        absoluteLifetimeMs: 5_000,
+        maxPerUser: 1_000,
+        onLimit: 'refuse',
+        sweepIntervalMs: 1_000,
+      },
+      clock,
+      logger: silentLogger,
+      events: createEventBus(silentLogger),
+    });
+    for (let i = 0; i < 500; i++) await manager.open(principal(`u${i % 5}`), 'streamable-http', {});
+    clock.advance(10_000);
+
+    expect(await manager.sweep()).toBe(500);
+    expect(requested.slice(0, 5)).toEqual([200, 100, 50, 25, 20]);
+    expect(requested.at(-1)).toBe(20);
+  });
+});
