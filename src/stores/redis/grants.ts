@@ -10,6 +10,8 @@ import {
   num,
   optionalNum,
   optionalText,
+  recordOf,
+  recordsOf,
   text,
   toFields,
   toList,
@@ -157,18 +159,6 @@ function toRecord(fields: Fields): GrantRecord {
   };
 }
 
-function toRecords(reply: unknown): GrantRecord[] {
-  return toList(reply).flatMap((item) => {
-    const fields = toFields(item);
-    return fields === undefined ? [] : [toRecord(fields)];
-  });
-}
-
-function optionalRecord(reply: unknown): GrantRecord | undefined {
-  const fields = toFields(reply);
-  return fields === undefined ? undefined : toRecord(fields);
-}
-
 export function createRedisGrantStore(ctx: RedisContext): GrantStore {
   const { keys } = ctx;
   const create = ctx.script('grants_create', CREATE);
@@ -216,7 +206,7 @@ export function createRedisGrantStore(ctx: RedisContext): GrantStore {
       if (created !== 1) throw duplicateRecord('grant id or refresh token hash');
     },
     async get(id, now) {
-      const grant = optionalRecord(await ctx.run((client) => client.hgetall(keys.grant + id)));
+      const grant = recordOf(await ctx.run((client) => client.hgetall(keys.grant + id)), toRecord);
       return grant !== undefined && grant.expiresAt > now ? grant : undefined;
     },
     async findRefreshToken(refreshTokenHash) {
@@ -242,25 +232,25 @@ export function createRedisGrantStore(ctx: RedisContext): GrantStore {
         ),
       );
       if (status === 'duplicate') throw duplicateRecord('refresh token hash');
-      return status === 'rotated' ? optionalRecord(grant) : undefined;
+      return status === 'rotated' ? recordOf(grant, toRecord) : undefined;
     },
     async revoke(id, now, revocationExpiresAt) {
       const reply = await revoke(
         [keys.grant + id, ...revocationKeys],
         [id, now, revocationExpiresAt, ttlMs(revocationExpiresAt, now), keys.revocation],
       );
-      return optionalRecord(reply);
+      return recordOf(reply, toRecord);
     },
     async revokeByPrincipal(principalKey, now, revocationExpiresAt) {
       const reply = await revokeByPrincipal(
         [keys.grantsByPrincipal + principalKey, ...revocationKeys],
         [keys.grant, now, revocationExpiresAt, ttlMs(revocationExpiresAt, now), keys.revocation],
       );
-      return toRecords(reply).sort(byCreatedAtThenId);
+      return recordsOf(reply, toRecord).sort(byCreatedAtThenId);
     },
     async listByPrincipal(principalKey, now) {
       const reply = await members([keys.grantsByPrincipal + principalKey], [keys.grant]);
-      return toRecords(reply)
+      return recordsOf(reply, toRecord)
         .filter((grant) => grant.revokedAt === undefined && grant.expiresAt > now)
         .sort(byCreatedAtThenId);
     },

@@ -24,6 +24,20 @@ export function toList(reply: unknown): unknown[] {
   return Array.isArray(reply) ? reply : [];
 }
 
+/** The record in an `HGETALL`-shaped reply, read by `toRecord`; `undefined` for a missing key. */
+export function recordOf<T>(reply: unknown, toRecord: (fields: Fields) => T): T | undefined {
+  const fields = toFields(reply);
+  return fields === undefined ? undefined : toRecord(fields);
+}
+
+/** The records in a script's array of `HGETALL`-shaped replies, read by `toRecord`; missing ones skipped. */
+export function recordsOf<T>(reply: unknown, toRecord: (fields: Fields) => T): T[] {
+  return toList(reply).flatMap((item) => {
+    const record = recordOf(item, toRecord);
+    return record === undefined ? [] : [record];
+  });
+}
+
 /** The field as a string; throws when the record lacks it (a record the adapter did not write). */
 export function text(fields: Fields, name: string): string {
   const value = fields[name];

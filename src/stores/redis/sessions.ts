@@ -3,7 +3,17 @@ import type { SessionKind, SessionRecord, SessionStore } from '../ports.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { RedisContext } from './context.js';
 import { BEFORE, EXTEND, FIELD, MEMBER_HASHES } from './lua.js';
-import { byCreatedAtThenId, type Fields, hashArgs, num, text, toFields, toList } from './replies.js';
+import {
+  byCreatedAtThenId,
+  type Fields,
+  hashArgs,
+  num,
+  recordOf,
+  recordsOf,
+  text,
+  toFields,
+  toList,
+} from './replies.js';
 import { TTL_MARGIN_MS, ttlMs } from './ttl.js';
 
 /*
@@ -172,18 +182,6 @@ function toRecord(fields: Fields): SessionRecord {
   };
 }
 
-function toRecords(reply: unknown): SessionRecord[] {
-  return toList(reply).flatMap((item) => {
-    const fields = toFields(item);
-    return fields === undefined ? [] : [toRecord(fields)];
-  });
-}
-
-function optionalRecord(reply: unknown): SessionRecord | undefined {
-  const fields = toFields(reply);
-  return fields === undefined ? undefined : toRecord(fields);
-}
-
 function isLive(record: SessionRecord, now: number): boolean {
   return record.idleExpiresAt > now && record.absoluteExpiresAt > now;
 }
@@ -232,10 +230,10 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
         throw new GatehouseError('ERR_SESSION_CONFLICT', 'A session with this id already exists.');
       }
       if (status === 'refused') return { created: false, activeCount: Number(activeCount) };
-      return { created: true, activeCount: Number(activeCount), evicted: toRecords(evicted) };
+      return { created: true, activeCount: Number(activeCount), evicted: recordsOf(evicted, toRecord) };
     },
     async get(id, now) {
-      const record = optionalRecord(await ctx.run((client) => client.hgetall(keys.session + id)));
+      const record = recordOf(await ctx.run((client) => client.hgetall(keys.session + id)), toRecord);
       return record !== undefined && isLive(record, now) ? record : undefined;
     },
     async touch(id, principalKey, now, idleTimeoutMs) {
@@ -243,10 +241,10 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
         [keys.session + id, keys.sessionsByPrincipal + principalKey, keys.sessionsByDeadline],
         [id, principalKey, now, idleTimeoutMs ?? '', TTL_MARGIN_MS],
       );
-      return optionalRecord(reply);
+      return recordOf(reply, toRecord);
     },
     async update(id, expectedVersion, data) {
-      return optionalRecord(await update([keys.session + id], [expectedVersion, JSON.stringify(data)]));
+      return recordOf(await update([keys.session + id], [expectedVersion, JSON.stringify(data)]), toRecord);
     },
     async delete(id) {
       const reply = await remove(
@@ -260,26 +258,27 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
         [keys.session + id, keys.sessionsByDeadline],
         [id, keys.sessionsByPrincipal, principalKey],
       );
-      return optionalRecord(reply);
+      return recordOf(reply, toRecord);
     },
     async deleteByPrincipal(principalKey) {
       const reply = await removeByPrincipal(
         [keys.sessionsByPrincipal + principalKey, keys.sessionsByDeadline],
         [keys.session],
       );
-      return toRecords(reply).sort(byCreatedAtThenId);
+      return recordsOf(reply, toRecord).sort(byCreatedAtThenId);
     },
     async listByPrincipal(principalKey, now) {
       const reply = await members([keys.sessionsByPrincipal + principalKey], [keys.session]);
-      return toRecords(reply)
+      return recordsOf(reply, toRecord)
         .filter((record) => isLive(record, now))
         .sort(byCreatedAtThenId);
     },
     async deleteExpired(now, limit) {
       const max = sweepLimit(limit);
       if (max === 0) return [];
-      return toRecords(
+      return recordsOf(
         await removeExpired([keys.sessionsByDeadline], [keys.session, keys.sessionsByPrincipal, now, max]),
+        toRecord,
       );
     },
   };

@@ -1,6 +1,6 @@
 import type { UpstreamTokenRecord, UpstreamTokenStore } from '../ports.js';
 import type { RedisContext } from './context.js';
-import { type Fields, num, optionalNum, text, toFields } from './replies.js';
+import { type Fields, num, optionalNum, recordOf, text } from './replies.js';
 
 /*
  * A federated user's upstream tokens are the hash `upstream-token:<principalKey>:<provider>`, without a TTL:
@@ -42,11 +42,6 @@ function toRecord(fields: Fields): UpstreamTokenRecord {
   };
 }
 
-function optionalRecord(reply: unknown): UpstreamTokenRecord | undefined {
-  const fields = toFields(reply);
-  return fields === undefined ? undefined : toRecord(fields);
-}
-
 export function createRedisUpstreamTokenStore(ctx: RedisContext): UpstreamTokenStore {
   const { keys } = ctx;
   const put = ctx.script('upstream_tokens_put', PUT);
@@ -54,7 +49,7 @@ export function createRedisUpstreamTokenStore(ctx: RedisContext): UpstreamTokenS
   return {
     async get(principalKey, provider) {
       const key = keys.upstreamToken(principalKey) + provider;
-      return optionalRecord(await ctx.run((client) => client.hgetall(key)));
+      return recordOf(await ctx.run((client) => client.hgetall(key)), toRecord);
     },
     async put(record, expectedVersion) {
       const reply = await put(
@@ -68,7 +63,7 @@ export function createRedisUpstreamTokenStore(ctx: RedisContext): UpstreamTokenS
           record.accessExpiresAt ?? '',
         ],
       );
-      return optionalRecord(reply);
+      return recordOf(reply, toRecord);
     },
     async delete(principalKey, provider) {
       const key = keys.upstreamToken(principalKey) + provider;

@@ -7,6 +7,7 @@ import {
   num,
   optionalNum,
   optionalText,
+  recordOf,
   text,
   toFields,
   toList,
@@ -91,11 +92,6 @@ function toRecord(fields: Fields): UserRecord {
   };
 }
 
-function optionalRecord(reply: unknown): UserRecord | undefined {
-  const fields = toFields(reply);
-  return fields === undefined ? undefined : toRecord(fields);
-}
-
 export function createRedisUserStore(ctx: RedisContext): UserStore {
   const { keys } = ctx;
   const create = ctx.script('users_create', CREATE);
@@ -123,10 +119,10 @@ export function createRedisUserStore(ctx: RedisContext): UserStore {
       );
     },
     async get(id) {
-      return optionalRecord(await ctx.run((client) => client.hgetall(keys.user + id)));
+      return recordOf(await ctx.run((client) => client.hgetall(keys.user + id)), toRecord);
     },
     async findByUsername(username) {
-      return optionalRecord(await findByUsername([keys.usersByName], [keys.user, username]));
+      return recordOf(await findByUsername([keys.usersByName], [keys.user, username]), toRecord);
     },
     async list() {
       const users = toList(await list([keys.usersByName], [keys.user])).flatMap((item) => {
@@ -143,7 +139,7 @@ export function createRedisUserStore(ctx: RedisContext): UserStore {
       return (await setPassword([keys.user + id], [passwordHash, now, '0', expectedHash])) === 1;
     },
     async setDisabled(id, disabled, now) {
-      return optionalRecord(await setDisabled([keys.user + id], [disabled ? '1' : '0', now]));
+      return recordOf(await setDisabled([keys.user + id], [disabled ? '1' : '0', now]), toRecord);
     },
     async delete(id) {
       return (await remove([keys.user + id, keys.usersByName], [id])) === 1;
