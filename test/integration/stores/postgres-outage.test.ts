@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
-import type {
-  ClusterBus,
-  ClusterMessage,
-  SessionRecord,
-  Stores,
-  UserRecord,
-} from '../../../src/stores/ports.js';
+import type { ClusterBus, SessionRecord, Stores, UserRecord } from '../../../src/stores/ports.js';
 import { createPostgresStores } from '../../../src/stores/postgres/index.js';
+import { busRoundTrip, failsFast, RECOVERY_MS } from '../../helpers/outage.js';
 import {
   POSTGRES_SERVER_AVAILABLE,
   type PrivatePostgres,
@@ -18,17 +12,9 @@ import { eventually } from '../../helpers/wait.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
-/** Deadlines for what waits on a restart or a reconnection: wide, the machine may be loaded. */
-const RECOVERY_MS = 30_000;
-/** How fast an operation must fail while the server is down: nothing listens, nothing may wait on it. */
-const FAIL_FAST_MS = 5_000;
 
 if (!POSTGRES_SERVER_AVAILABLE)
   console.warn('[postgres-outage] initdb/postgres are not available: skipped the outage test');
-
-function isUnavailable(error: unknown): boolean {
-  return isGatehouseError(error, 'ERR_STORE_UNAVAILABLE');
-}
 
 function sessionRecord(principalKey: string): SessionRecord {
   return {
@@ -43,33 +29,6 @@ function sessionRecord(principalKey: string): SessionRecord {
     version: 1,
     data: {},
   };
-}
-
-/** Publishes a fresh `session.ended` on `bus` and resolves once `bus` itself delivers it back. */
-async function roundTrip(bus: ClusterBus): Promise<void> {
-  const sessionId = `sess-${randomUUID()}`;
-  const received: ClusterMessage[] = [];
-  const unsubscribe = bus.subscribe((message) => received.push(message));
-  try {
-    await bus.publish({ type: 'session.ended', sessionId, reason: 'expired' });
-    await eventually(
-      () => received.some((m) => m.type === 'session.ended' && m.sessionId === sessionId),
-      RECOVERY_MS,
-    );
-  } finally {
-    unsubscribe();
-  }
-}
-
-/** Runs `operation`, expecting it to fail with `ERR_STORE_UNAVAILABLE` within {@link FAIL_FAST_MS}. */
-async function failsFast(operation: () => Promise<unknown>): Promise<void> {
-  const started = Date.now();
-  const failure = await operation().then(
-    () => new Error('the operation succeeded while the server was down'),
-    (error: unknown) => error,
-  );
-  expect(isUnavailable(failure), String(failure)).toBe(true);
-  expect(Date.now() - started).toBeLessThan(FAIL_FAST_MS);
 }
 
 describe.skipIf(!POSTGRES_SERVER_AVAILABLE)('PostgreSQL stores through an outage of a private server', () => {
@@ -99,7 +58,7 @@ describe.skipIf(!POSTGRES_SERVER_AVAILABLE)('PostgreSQL stores through an outage
     const limiter = stores.rateLimiter({ points: 100, durationSeconds: 60, keyPrefix: 'outage' });
     expect(await stores.users.create(user)).toBe(true);
     expect(await limiter.consume('k')).toEqual({ allowed: true });
-    await roundTrip(bus);
+    await busRoundTrip(bus);
     const changes: boolean[] = [];
     bus.onConnectionChange((connected) => changes.push(connected));
 
@@ -126,6 +85,6 @@ describe.skipIf(!POSTGRES_SERVER_AVAILABLE)('PostgreSQL stores through an outage
     // The bus reconnects by itself (backoff capped at 5 s), says so, and delivers again.
     await eventually(() => bus.connected, RECOVERY_MS);
     expect(changes).toEqual([false, true]);
-    await roundTrip(bus);
+    await busRoundTrip(bus);
   }, 120_000);
 });

@@ -1,53 +1,22 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
-import type { ClusterBus, ClusterMessage } from '../../../src/stores/ports.js';
 import { COMMAND_TIMEOUT_MS } from '../../../src/stores/redis/connection.js';
 import { createRedisStores, type RedisStores } from '../../../src/stores/redis/index.js';
+import {
+  busRoundTrip,
+  FAIL_FAST_MS,
+  isUnavailable,
+  RECOVERY_MS,
+  untilAvailable,
+} from '../../helpers/outage.js';
 import { type PrivateRedis, REDIS_SERVER_AVAILABLE, startPrivateRedis } from '../../helpers/private-redis.js';
 import { eventually } from '../../helpers/wait.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
-/** Deadlines for what waits on a reconnection: wide, the machine may be loaded. */
-const RECOVERY_MS = 30_000;
-/** How fast an operation must fail while Redis is down: the connection is gone, nothing may wait on it. */
-const FAIL_FAST_MS = 5_000;
 
 if (!REDIS_SERVER_AVAILABLE)
   console.warn('[redis-outage] redis-server is not on PATH: skipped the outage test');
-
-function isUnavailable(error: unknown): boolean {
-  return isGatehouseError(error, 'ERR_STORE_UNAVAILABLE');
-}
-
-/** Publishes a fresh `session.ended` on `bus` and resolves once `bus` itself delivers it back. */
-async function roundTrip(bus: ClusterBus, sessionId: string): Promise<void> {
-  const received: ClusterMessage[] = [];
-  const unsubscribe = bus.subscribe((message) => received.push(message));
-  try {
-    await bus.publish({ type: 'session.ended', sessionId, reason: 'expired' });
-    await eventually(
-      () => received.some((m) => m.type === 'session.ended' && m.sessionId === sessionId),
-      RECOVERY_MS,
-    );
-  } finally {
-    unsubscribe();
-  }
-}
-
-/** Resolves once `operation` succeeds, retrying while it fails with `ERR_STORE_UNAVAILABLE`. */
-async function untilAvailable(operation: () => Promise<unknown>): Promise<void> {
-  await eventually(async () => {
-    try {
-      await operation();
-      return true;
-    } catch (error) {
-      if (isUnavailable(error)) return false;
-      throw error;
-    }
-  }, RECOVERY_MS);
-}
 
 describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis stores through an outage of a private redis-server', () => {
   let server: PrivateRedis;
@@ -71,7 +40,7 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis stores through an outage of a pr
     bus.onConnectionChange((connected) => changes.push(connected));
     const limiter = stores.rateLimiter({ points: 100, durationSeconds: 60, keyPrefix: 'outage' });
     expect(await stores.counters.increment('before', MINUTE, T0)).toEqual({ count: 1, resetAt: T0 + MINUTE });
-    await roundTrip(bus, 'before-outage');
+    await busRoundTrip(bus);
 
     // Commands in flight when the server goes away settle too: answered, or refused as unavailable.
     const stopping = Date.now();
@@ -111,7 +80,7 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis stores through an outage of a pr
     expect(await stores.counters.peek('before', T0)).toBeUndefined();
     expect(await stores.counters.increment('after', MINUTE, T0)).toEqual({ count: 1, resetAt: T0 + MINUTE });
     expect(await limiter.consume('alice')).toEqual({ allowed: true });
-    await roundTrip(bus, 'after-outage');
+    await busRoundTrip(bus);
   });
 
   it('refuses as unavailable, after the command timeout, while the server stops answering', {
