@@ -1,5 +1,6 @@
 import { GatehouseError } from '../../errors/gatehouse-error.js';
 import type { CreateSessionResult, SessionRecord, SessionStore } from '../ports.js';
+import { type SessionFields, sessionFields } from '../session-fields.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { compareBinary, type MemoryPort } from './copy.js';
 
@@ -8,24 +9,7 @@ import { compareBinary, type MemoryPort } from './copy.js';
  * SQL and Redis adapters (what goes in is what a JSON round trip gives back) and no caller can reach into
  * a stored object through a reference it kept or was given.
  */
-interface StoredSession extends Omit<SessionRecord, 'data'> {
-  readonly data: string;
-}
-
-function toStored(record: SessionRecord): StoredSession {
-  return {
-    id: record.id,
-    principalKey: record.principalKey,
-    kind: record.kind,
-    createdAt: record.createdAt,
-    lastSeenAt: record.lastSeenAt,
-    idleTimeoutMs: record.idleTimeoutMs,
-    idleExpiresAt: record.idleExpiresAt,
-    absoluteExpiresAt: record.absoluteExpiresAt,
-    version: record.version,
-    data: JSON.stringify(record.data),
-  };
-}
+type StoredSession = SessionFields;
 
 function toRecord(stored: StoredSession): SessionRecord {
   return { ...stored, data: JSON.parse(stored.data) as Record<string, unknown> };
@@ -91,7 +75,7 @@ export function createMemorySessionStore(): MemoryPort<SessionStore> {
         if (evicted.length < needed) return { created: false, activeCount };
         for (const stored of evicted) remove(stored);
       }
-      const stored = toStored(record);
+      const stored = sessionFields(record);
       sessions.set(stored.id, stored);
       const ids = idsByPrincipal.get(stored.principalKey);
       if (ids === undefined) idsByPrincipal.set(stored.principalKey, new Set([stored.id]));

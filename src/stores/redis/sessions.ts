@@ -1,5 +1,6 @@
 import { GatehouseError } from '../../errors/gatehouse-error.js';
 import type { SessionKind, SessionRecord, SessionStore } from '../ports.js';
+import { sessionFields } from '../session-fields.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { RedisContext } from './context.js';
 import { BEFORE, EXTEND, FIELD, MEMBER_HASHES } from './lua.js';
@@ -210,18 +211,7 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
             ttlMs(deadline, now),
             deadline,
             record.id,
-            ...hashArgs({
-              id: record.id,
-              principalKey: record.principalKey,
-              kind: record.kind,
-              createdAt: record.createdAt,
-              lastSeenAt: record.lastSeenAt,
-              idleTimeoutMs: record.idleTimeoutMs,
-              idleExpiresAt: record.idleExpiresAt,
-              absoluteExpiresAt: record.absoluteExpiresAt,
-              version: record.version,
-              data: JSON.stringify(record.data),
-            }),
+            ...hashArgs({ ...sessionFields(record) }),
           ],
         ),
       );

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { GatehouseError } from '../../errors/gatehouse-error.js';
 import type { CreateSessionResult, SessionLimit, SessionRecord, SessionStore } from '../ports.js';
+import { sessionFields } from '../session-fields.js';
 import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import { prepare as prepareStatement } from './prepare.js';
@@ -104,18 +105,7 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
         if (evicted.length < needed) return { created: false, activeCount };
         deleteIds.run({ ids: JSON.stringify(evicted.map((row) => row.id)) });
       }
-      insert.run({
-        id: record.id,
-        principalKey,
-        kind: record.kind,
-        createdAt: record.createdAt,
-        lastSeenAt: record.lastSeenAt,
-        idleTimeoutMs: record.idleTimeoutMs,
-        idleExpiresAt: record.idleExpiresAt,
-        absoluteExpiresAt: record.absoluteExpiresAt,
-        version: record.version,
-        data: JSON.stringify(record.data),
-      });
+      insert.run({ ...sessionFields(record) });
       return { created: true, activeCount, evicted: evicted.map(toRecord) };
     },
   );
