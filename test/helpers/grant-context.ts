@@ -5,7 +5,7 @@ import { auditTo } from '../../src/ops/audit.js';
 import type { ManualClock } from '../../src/ops/clock.js';
 import { silentEvents } from '../../src/ops/events.js';
 import { silentLogger } from '../../src/ops/logger.js';
-import type { Stores } from '../../src/stores/ports.js';
+import type { GrantRecord, Stores } from '../../src/stores/ports.js';
 import { createKeyStore } from '../../src/tokens/keys.js';
 import { createRevocationList } from '../../src/tokens/revocation.js';
 import { createTokenSigner } from '../../src/tokens/sign.js';
@@ -42,5 +42,21 @@ export async function grantContext(stores: Stores, clock: ManualClock): Promise<
     accessTokenTtlSeconds: 300,
     refreshTokenTtlSeconds: 86_400,
     refreshGraceSeconds: 30,
+  };
+}
+
+/** Alice's day-long grant to {@link PUBLIC_CLIENT}, created at `now`, at the generation of its first refresh token. */
+export function aliceGrant(id: string, now: number): GrantRecord {
+  return {
+    id,
+    clientId: PUBLIC_CLIENT.clientId,
+    principal: { subject: 'alice', idp: 'local' },
+    scopes: [],
+    resource: 'https://gh.example/mcp',
+    authTime: now,
+    createdAt: now,
+    expiresAt: now + 86_400_000,
+    generation: 1,
+    rotatedAt: now,
   };
 }

@@ -6,7 +6,7 @@ import { newRefreshToken } from '../../../src/oauth/tokens.js';
 import { createManualClock } from '../../../src/ops/clock.js';
 import { forEachEngine } from '../../contract/engines.js';
 import { racer, unique, useContractHarness } from '../../contract/harness.js';
-import { grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
+import { aliceGrant, grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
 
 /**
  * The refresh grant itself (not only the store's compare-and-swap) racing on every engine, its calls
@@ -22,21 +22,7 @@ forEachEngine((engine) => {
       const grantId = unique('grt');
       const first = newRefreshToken();
       const now = clock.now();
-      await ctx.stores.grants.create(
-        {
-          id: grantId,
-          clientId: PUBLIC_CLIENT.clientId,
-          principal: { subject: 'alice', idp: 'local' },
-          scopes: [],
-          resource: 'https://gh.example/mcp',
-          authTime: now,
-          createdAt: now,
-          expiresAt: now + 86_400_000,
-          generation: 1,
-          rotatedAt: now,
-        },
-        tokenHash(first),
-      );
+      await ctx.stores.grants.create(aliceGrant(grantId, now), tokenHash(first));
       const pool = await ctx.racers();
       const contexts = await Promise.all(pool.map((stores) => grantContext(stores, clock)));
 

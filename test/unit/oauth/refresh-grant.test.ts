@@ -6,7 +6,7 @@ import { newRefreshToken } from '../../../src/oauth/tokens.js';
 import { createManualClock, type ManualClock } from '../../../src/ops/clock.js';
 import { createMemoryStores } from '../../../src/stores/memory/index.js';
 import type { Stores } from '../../../src/stores/ports.js';
-import { grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
+import { aliceGrant, grantContext, PUBLIC_CLIENT } from '../../helpers/grant-context.js';
 import { isOAuthErrorWithReason } from './oauth-error-helper.js';
 
 /** Refresh rotation with the clock in hand: the grace window is a bound, not a formality. */
@@ -22,21 +22,7 @@ describe('refreshGrant', () => {
     context = await grantContext(stores, clock);
     first = newRefreshToken();
     const now = clock.now();
-    await stores.grants.create(
-      {
-        id: 'grt_1',
-        clientId: PUBLIC_CLIENT.clientId,
-        principal: { subject: 'alice', idp: 'local' },
-        scopes: [],
-        resource: 'https://gh.example/mcp',
-        authTime: now,
-        createdAt: now,
-        expiresAt: now + 86_400_000,
-        generation: 1,
-        rotatedAt: now,
-      },
-      tokenHash(first),
-    );
+    await stores.grants.create(aliceGrant('grt_1', now), tokenHash(first));
   });
 
   const refresh = (refreshToken: string) =>
