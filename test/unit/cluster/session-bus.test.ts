@@ -1,5 +1,4 @@
-import { setImmediate as tick } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLiveRegistry, type LiveEntry } from '../../../src/bridge/registry.js';
 import { sessionsSchema } from '../../../src/config/schema.js';
 import type { Principal } from '../../../src/identity/principal.js';
@@ -45,10 +44,6 @@ function entry(sessionId: string): LiveEntry & { ended: SessionEndReason[] } {
   return { sessionId, principal: alice, ended, sessionEnded: (reason) => ended.push(reason) };
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await tick();
-}
-
 describe('sessions across instances', () => {
   it('releases the upstream another instance holds when a session ends here', async () => {
     const { a, b } = twoInstances();
@@ -58,9 +53,7 @@ describe('sessions across instances', () => {
 
     await a.sessions.end(record.id, alice, 'deleted');
     expect(a.bus.published).toEqual([{ type: 'session.ended', sessionId: record.id, reason: 'deleted' }]);
-    await settle();
-
-    expect(heldOnB.ended).toEqual(['deleted']);
+    await vi.waitFor(() => expect(heldOnB.ended).toEqual(['deleted']));
     expect(b.registry.get(record.id)).toBeUndefined();
   });
 
