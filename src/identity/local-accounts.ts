@@ -152,6 +152,7 @@ function toAccount(user: UserRecord): LocalAccount {
     createdAt: user.createdAt,
     updatedAt: user.updatedAt,
     ...(user.disabledAt === undefined ? {} : { disabledAt: user.disabledAt }),
+    roles: [...user.roles],
   };
 }
 
@@ -237,6 +238,7 @@ export function createLocalAccounts(options: LocalAccountsOptions): LocalAccount
         createdAt: now,
         updatedAt: now,
         credentialsChangedAt: now,
+        roles: [],
       };
       // The store's unique username is the arbiter: of concurrent adds exactly one is created.
       if (!(await users.create(user))) {

@@ -36,6 +36,14 @@ export interface SessionRecord {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+/** One page of an operator's listing, in the listing's order (`createdAt`, then the record's id). */
+export interface ListPage {
+  /** At most this many records; a positive integer. */
+  readonly limit: number;
+  /** Start strictly after this record of the previous page. */
+  readonly after?: { readonly createdAt: number; readonly id: string };
+}
+
 /** How many live sessions one principal may hold, and what may make way for a new one. */
 export interface SessionLimit {
   /** The most live sessions one principal may hold, the new one included. */
@@ -118,6 +126,12 @@ export interface SessionStore {
   /** Live sessions of one principal at `now`, oldest first. */
   listByPrincipal(principalKey: string, now: number): Promise<SessionRecord[]>;
   /**
+   * Live sessions of every principal at `now` (the operator's view), oldest first by `createdAt` then `id`;
+   * at most `page.limit` of them, starting strictly after `page.after` (the last record of the previous
+   * page) when given.
+   */
+  list(now: number, page: ListPage): Promise<SessionRecord[]>;
+  /**
    * Removes up to `limit` sessions expired at `now` and returns exactly the removed ones, so the
    * caller can reap their upstreams. Concurrent sweepers never return the same session twice.
    */
@@ -160,6 +174,11 @@ export interface UserRecord {
    * whoever knew the old one.
    */
   readonly credentialsChangedAt: number;
+  /**
+   * Roles Gatehouse itself acts on (`admin`: may use the admin API and console), sorted and distinct; empty
+   * for most users. Adapters return `[]` for users stored before roles existed.
+   */
+  readonly roles: readonly string[];
 }
 
 export interface UserStore {
@@ -189,6 +208,17 @@ export interface UserStore {
    * is the caller's job.
    */
   setDisabled(id: string, disabled: boolean, now: number): Promise<UserRecord | undefined>;
+  /**
+   * Replaces the user's roles (stored sorted and distinct) and sets `updatedAt`; returns the resulting record,
+   * or `undefined` when the user does not exist.
+   */
+  setRoles(id: string, roles: readonly string[], now: number): Promise<UserRecord | undefined>;
+  /**
+   * "Sign out everywhere" without a new password: sets `credentialsChangedAt` (and `updatedAt`) to `now`,
+   * so every browser sign-in, code and grant authenticated before it stops counting. Returns the resulting
+   * record, or `undefined` when the user does not exist.
+   */
+  signOut(id: string, now: number): Promise<UserRecord | undefined>;
   delete(id: string): Promise<boolean>;
 }
 
@@ -214,6 +244,11 @@ export interface ClientRecord {
   readonly createdAt: number;
   /** When the registration lapses (epoch ms); absent = never. */
   readonly expiresAt?: number;
+  /**
+   * When an operator approved the client (`gatehouse clients approve`); absent until then. With
+   * `authorizationServer.dynamicRegistration.requireApproval`, nobody can authorize an unapproved client.
+   */
+  readonly approvedAt?: number;
 }
 
 export interface ClientStore {
@@ -221,6 +256,16 @@ export interface ClientStore {
   create(client: ClientRecord): Promise<boolean>;
   /** The client, or `undefined` when absent or expired at `now`. */
   get(clientId: string, now: number): Promise<ClientRecord | undefined>;
+  /**
+   * Clients not expired at `now`, oldest first by `createdAt` then `clientId` (as `ListPage.after.id`); at
+   * most `page.limit`.
+   */
+  list(now: number, page: ListPage): Promise<ClientRecord[]>;
+  /**
+   * Sets (`approved`: `approvedAt = now`, kept from the first approval) or clears `approvedAt`. Returns the
+   * resulting record, or `undefined` when the client is absent or expired at `now`.
+   */
+  setApproved(clientId: string, approved: boolean, now: number): Promise<ClientRecord | undefined>;
   delete(clientId: string): Promise<boolean>;
 }
 
@@ -332,6 +377,11 @@ export interface GrantStore {
   revokeByPrincipal(principalKey: string, now: number, revocationExpiresAt: number): Promise<GrantRecord[]>;
   /** Live (unrevoked, unexpired) grants of a principal (`principalKey` = `${idp}#${subject}`). */
   listByPrincipal(principalKey: string, now: number): Promise<GrantRecord[]>;
+  /**
+   * Grants of every principal not expired at `now` (revoked ones included, as `listByPrincipal` returns
+   * them), oldest first by `createdAt` then `id`; at most `page.limit`.
+   */
+  list(now: number, page: ListPage): Promise<GrantRecord[]>;
   /** Removes up to `limit` grants (and their refresh tokens) expired at `now`; returns how many. */
   deleteExpired(now: number, limit: number): Promise<number>;
 }
@@ -480,6 +530,61 @@ export interface CounterStore {
 }
 
 /* ----------------------------------------------------------------------------------------------
+ * The audit log.
+ * -------------------------------------------------------------------------------------------- */
+
+/** One stored line of the audit log: an event as it was emitted, with where it came from. */
+export interface AuditEntry {
+  /**
+   * Unique and, within one writer, increasing: `at` as 13 zero-padded decimal digits, `-`, then random
+   * base64url (so ids sort by time across writers too). Appending an id twice stores it once.
+   */
+  readonly id: string;
+  /** When the event happened (epoch ms). */
+  readonly at: number;
+  /** The event type (`login`, `session.ended`, `tool.called`, …). */
+  readonly type: string;
+  /** `success` or `failure` for authorization events; the tool call's outcome; absent otherwise. */
+  readonly outcome?: string;
+  /** The subject of the user concerned (a local user's id, or the federated or external subject), when known. */
+  readonly subject?: string;
+  /** The user as the event named them (`idp#subject` or `issuer#subject`), when known. */
+  readonly principal?: string;
+  readonly clientId?: string;
+  /** The id of the request that caused the event, as in the logs and error answers. */
+  readonly requestId?: string;
+  /** The client's address. */
+  readonly ip?: string;
+  /** The whole event as emitted (never a token, code, secret or password). */
+  readonly event: Readonly<Record<string, unknown>>;
+}
+
+/** Which audit entries to read. Every given filter must match. */
+export interface AuditQuery {
+  readonly subject?: string;
+  /** An exact type (`login`), or a prefix ending in `.` (`oauth.token.` matches every token event). */
+  readonly type?: string;
+  /** Entries at or after this time (epoch ms). */
+  readonly since?: number;
+  /** Entries before this time (epoch ms). */
+  readonly until?: number;
+  /** Entries strictly after this one in ascending (`at`, `id`) order: how `--follow` reads what is new. */
+  readonly after?: { readonly at: number; readonly id: string };
+  /** `asc`: oldest first (export, follow); `desc`: newest first (the console, `gatehouse audit`). */
+  readonly order: 'asc' | 'desc';
+  /** At most this many entries; a positive integer (adapters cap it at 1000). */
+  readonly limit: number;
+}
+
+export interface AuditStore {
+  /** Stores the entries in one step; an entry whose id is stored already is skipped. */
+  append(entries: readonly AuditEntry[]): Promise<void>;
+  query(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Removes up to `limit` entries older than `before` (retention); returns how many. */
+  deleteBefore(before: number, limit: number): Promise<number>;
+}
+
+/* ----------------------------------------------------------------------------------------------
  * Shared limits and the cluster bus: what several instances on one engine need beyond records.
  * -------------------------------------------------------------------------------------------- */
 
@@ -552,6 +657,7 @@ export interface Stores {
   readonly signingKeys: SigningKeyStore;
   readonly ephemeral: EphemeralStore;
   readonly counters: CounterStore;
+  readonly audit: AuditStore;
   /** Limits shared by every instance on this engine (in-process for memory and SQLite). */
   rateLimiter(options: RateLimiterOptions): RateLimiter;
   /**

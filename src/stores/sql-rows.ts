@@ -9,6 +9,7 @@
  * integers off (`sqlite/prepare.ts`), and `pg` reads `int8` as a number (`postgres/pool.ts`).
  */
 import type {
+  AuditEntry,
   AuthorizationCodeRecord,
   ClientRecord,
   ConsentRecord,
@@ -78,7 +79,7 @@ export function sessionRowMapper<M extends JsonMode>(
 }
 
 /** A row of `users`. */
-export interface UserRow {
+export interface UserRow<M extends JsonMode> {
   id: string;
   username: string;
   email: string | null;
@@ -88,11 +89,13 @@ export interface UserRow {
   updated_at: number;
   disabled_at: number | null;
   credentials_changed_at: number;
+  /** A JSON array, sorted and distinct; `[]` (the column's default) for rows stored before roles existed. */
+  roles: JsonColumn<string[], M>;
 }
 
-/** The record of a `users` row. */
-export function toUserRecord(row: UserRow): UserRecord {
-  return {
+/** The mapper of `users` rows of an engine that reads JSON columns with `readJson`. */
+export function userRowMapper<M extends JsonMode>(readJson: JsonReader<M>): (row: UserRow<M>) => UserRecord {
+  return (row) => ({
     id: row.id,
     username: row.username,
     ...optionalField('email', row.email),
@@ -102,7 +105,8 @@ export function toUserRecord(row: UserRow): UserRecord {
     updatedAt: row.updated_at,
     ...optionalField('disabledAt', row.disabled_at),
     credentialsChangedAt: row.credentials_changed_at,
-  };
+    roles: readJson<string[]>(row.roles),
+  });
 }
 
 /** A row of `clients`. */
@@ -121,6 +125,7 @@ export interface ClientRow<M extends JsonMode> {
   metadata: JsonColumn<Record<string, unknown>, M>;
   created_at: number;
   expires_at: number | null;
+  approved_at: number | null;
 }
 
 /** The mapper of `clients` rows of an engine that reads JSON columns with `readJson`. */
@@ -142,6 +147,7 @@ export function clientRowMapper<M extends JsonMode>(
     metadata: readJson<Record<string, unknown>>(row.metadata),
     createdAt: row.created_at,
     ...optionalField('expiresAt', row.expires_at),
+    ...optionalField('approvedAt', row.approved_at),
   });
 }
 
@@ -326,3 +332,76 @@ export interface CounterRow {
 export function toCounterResult(row: CounterRow): CounterResult {
   return { count: row.count, resetAt: row.reset_at };
 }
+
+/** A row of `audit_log`. */
+export interface AuditRow<M extends JsonMode> {
+  id: string;
+  at: number;
+  type: string;
+  outcome: string | null;
+  subject: string | null;
+  principal: string | null;
+  client_id: string | null;
+  request_id: string | null;
+  ip: string | null;
+  event: JsonColumn<Record<string, unknown>, M>;
+}
+
+/** The mapper of `audit_log` rows of an engine that reads JSON columns with `readJson`. */
+export function auditRowMapper<M extends JsonMode>(
+  readJson: JsonReader<M>,
+): (row: AuditRow<M>) => AuditEntry {
+  return (row) => ({
+    id: row.id,
+    at: row.at,
+    type: row.type,
+    ...optionalField('outcome', row.outcome),
+    ...optionalField('subject', row.subject),
+    ...optionalField('principal', row.principal),
+    ...optionalField('clientId', row.client_id),
+    ...optionalField('requestId', row.request_id),
+    ...optionalField('ip', row.ip),
+    event: readJson<Record<string, unknown>>(row.event),
+  });
+}
+
+/** The columns of `audit_log` for `entry`, as named parameters, in the order of {@link AUDIT_COLUMNS}. */
+export function auditColumns(entry: AuditEntry): {
+  id: string;
+  at: number;
+  type: string;
+  outcome: string | null;
+  subject: string | null;
+  principal: string | null;
+  clientId: string | null;
+  requestId: string | null;
+  ip: string | null;
+  event: string;
+} {
+  return {
+    id: entry.id,
+    at: entry.at,
+    type: entry.type,
+    outcome: entry.outcome ?? null,
+    subject: entry.subject ?? null,
+    principal: entry.principal ?? null,
+    clientId: entry.clientId ?? null,
+    requestId: entry.requestId ?? null,
+    ip: entry.ip ?? null,
+    event: JSON.stringify(entry.event),
+  };
+}
+
+/** The columns of `audit_log`, in the order {@link auditColumns} returns their values. */
+export const AUDIT_COLUMNS = [
+  'id',
+  'at',
+  'type',
+  'outcome',
+  'subject',
+  'principal',
+  'client_id',
+  'request_id',
+  'ip',
+  'event',
+] as const;

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ClientRecord } from '../../src/stores/ports.js';
 import {
+  compareIds,
   DAY,
+  MINUTE,
   present,
   racer,
+  readAllPages,
   type StoreContractOptions,
   type StoresHarness,
   T0,
@@ -38,6 +41,12 @@ function clientRecord(overrides: Partial<ClientRecord> = {}): ClientRecord {
     expiresAt: T0 + 30 * DAY,
     ...overrides,
   };
+}
+
+/** `client` registered without a lapse. */
+function withoutExpiry(client: ClientRecord): ClientRecord {
+  const { expiresAt: _expiresAt, ...rest } = client;
+  return rest;
 }
 
 /** A public native client with no optional field. */
@@ -162,7 +171,107 @@ export function describeClientStoreContract(
       expect(await ctx.stores.clients.get(clientId, T0)).toStrictEqual(candidates[results.indexOf(true)]);
     });
 
+    describe('list', () => {
+      /** Live and expired clients, with ties on createdAt that only the client id orders. */
+      async function mixedClients(now: number): Promise<ClientRecord[]> {
+        const live = Array.from({ length: 9 }, (_, i) =>
+          clientRecord({
+            clientId: `client-${String(20 - i).padStart(2, '0')}-${unique('c')}`,
+            createdAt: T0 + Math.floor(i / 2) * MINUTE,
+            ...(i % 3 === 0 ? { expiresAt: undefined } : {}),
+          }),
+        ).map((client) => (client.expiresAt === undefined ? withoutExpiry(client) : client));
+        const expired = [clientRecord({ createdAt: T0 + MINUTE, expiresAt: now })];
+        for (const client of [...live.slice(4), ...expired, ...live.slice(0, 4)]) {
+          expect(await ctx.stores.clients.create(client)).toBe(true);
+        }
+        return live.sort((a, b) => a.createdAt - b.createdAt || compareIds(a.clientId, b.clientId));
+      }
+
+      it('returns clients not expired at now, oldest first by (createdAt, clientId), at most limit', async () => {
+        const now = T0 + DAY;
+        const live = await mixedClients(now);
+
+        expect(await ctx.stores.clients.list(now, { limit: 100 })).toStrictEqual(live);
+        expect(await ctx.stores.clients.list(now, { limit: 3 })).toStrictEqual(live.slice(0, 3));
+      });
+
+      it('pages through every live client without a duplicate or a gap', async () => {
+        const now = T0 + DAY;
+        const live = await mixedClients(now);
+
+        for (const limit of [1, 2, 4]) {
+          const { records } = await readAllPages(
+            (page) => ctx.stores.clients.list(now, page),
+            (client) => client.clientId,
+            limit,
+          );
+          expect(records.map((client) => client.clientId)).toEqual(live.map((client) => client.clientId));
+        }
+      });
+
+      it('returns an empty list when there are no clients', async () => {
+        expect(await ctx.stores.clients.list(T0, { limit: 10 })).toEqual([]);
+      });
+    });
+
+    describe('setApproved', () => {
+      it('sets approvedAt once, keeps the first approval, and clears it', async () => {
+        const client = clientRecord();
+        await ctx.stores.clients.create(client);
+
+        expect(await ctx.stores.clients.setApproved(client.clientId, true, T0 + 5)).toStrictEqual({
+          ...client,
+          approvedAt: T0 + 5,
+        });
+        expect((await ctx.stores.clients.setApproved(client.clientId, true, T0 + 9))?.approvedAt).toBe(
+          T0 + 5,
+        );
+        expect((await ctx.stores.clients.get(client.clientId, T0 + 10))?.approvedAt).toBe(T0 + 5);
+        expect((await ctx.stores.clients.list(T0, { limit: 10 }))[0]?.approvedAt).toBe(T0 + 5);
+
+        const revoked = await ctx.stores.clients.setApproved(client.clientId, false, T0 + 11);
+
+        expect(revoked).toStrictEqual(client);
+        expect(revoked).not.toHaveProperty('approvedAt');
+        expect(await ctx.stores.clients.get(client.clientId, T0 + 12)).toStrictEqual(client);
+        expect((await ctx.stores.clients.setApproved(client.clientId, true, T0 + 13))?.approvedAt).toBe(
+          T0 + 13,
+        );
+      });
+
+      it('round-trips approvedAt given on create', async () => {
+        const client = clientRecord({ approvedAt: T0 + 1 });
+        await ctx.stores.clients.create(client);
+
+        expect(await ctx.stores.clients.get(client.clientId, T0)).toStrictEqual(client);
+      });
+
+      it('returns undefined and changes nothing for an unknown or expired client', async () => {
+        const client = clientRecord({ expiresAt: T0 + DAY });
+        await ctx.stores.clients.create(client);
+
+        expect(await ctx.stores.clients.setApproved('client-unknown', true, T0)).toBeUndefined();
+        expect(await ctx.stores.clients.setApproved(client.clientId, true, T0 + DAY)).toBeUndefined();
+        expect(await ctx.stores.clients.get(client.clientId, T0)).toStrictEqual(client);
+        expect(await ctx.stores.clients.get('client-unknown', T0)).toBeUndefined();
+      });
+    });
+
     if (options.durable) {
+      it('keeps approvals across close and reopen', async () => {
+        const client = clientRecord();
+        await ctx.stores.clients.create(client);
+        await ctx.stores.clients.setApproved(client.clientId, true, T0 + 1);
+
+        const reopened = await ctx.reopen();
+
+        expect(await reopened.clients.get(client.clientId, T0)).toStrictEqual({
+          ...client,
+          approvedAt: T0 + 1,
+        });
+      });
+
       it('keeps clients across close and reopen', async () => {
         const confidential = clientRecord();
         const open = publicClient();

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { GrantRecord, PrincipalSnapshot, RevocationRecord } from '../../src/stores/ports.js';
 import {
+  compareIds,
   DAY,
   HOUR,
   MINUTE,
   present,
   racer,
+  readAllPages,
   type StoreContractOptions,
   type StoresHarness,
   sorted,
@@ -407,6 +409,57 @@ export function describeGrantStoreContract(
       it('returns an empty list for an unknown principal', async () => {
         await createWithToken(grantRecord());
         expect(await ctx.stores.grants.listByPrincipal('local#nobody', T0)).toEqual([]);
+      });
+    });
+
+    describe('list', () => {
+      /**
+       * Grants of several principals not expired at `now` (one revoked, which the listing still shows), and
+       * expired ones; ties on createdAt that only the id orders.
+       */
+      async function mixedGrants(now: number): Promise<GrantRecord[]> {
+        const live = Array.from({ length: 9 }, (_, i) =>
+          grantRecord({
+            id: `grant-${String(20 - i).padStart(2, '0')}-${unique('g')}`,
+            principal: principal({ subject: `sub-${i % 3}` }),
+            createdAt: T0 + Math.floor(i / 2) * MINUTE,
+          }),
+        );
+        const expired = [
+          grantRecord({ createdAt: T0 + MINUTE, expiresAt: now }),
+          grantRecord({ createdAt: T0 - LIFETIME }),
+        ];
+        for (const grant of [...live.slice(4), ...expired, ...live.slice(0, 4)]) await createWithToken(grant);
+        const target = live[5] as GrantRecord;
+        await ctx.stores.grants.revoke(target.id, T0 + HOUR, T0 + 2 * HOUR);
+        live[5] = { ...target, revokedAt: T0 + HOUR };
+        return live.sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));
+      }
+
+      it("returns every principal's grants not expired at now, revoked included, oldest first, at most limit", async () => {
+        const now = T0 + DAY;
+        const live = await mixedGrants(now);
+
+        expect(await ctx.stores.grants.list(now, { limit: 100 })).toStrictEqual(live);
+        expect(await ctx.stores.grants.list(now, { limit: 4 })).toStrictEqual(live.slice(0, 4));
+      });
+
+      it('pages through every grant without a duplicate or a gap', async () => {
+        const now = T0 + DAY;
+        const live = await mixedGrants(now);
+
+        for (const limit of [1, 2, 5]) {
+          const { records } = await readAllPages(
+            (page) => ctx.stores.grants.list(now, page),
+            (g) => g.id,
+            limit,
+          );
+          expect(records.map((grant) => grant.id)).toEqual(live.map((grant) => grant.id));
+        }
+      });
+
+      it('returns an empty list when there are no grants', async () => {
+        expect(await ctx.stores.grants.list(T0, { limit: 10 })).toEqual([]);
       });
     });
 

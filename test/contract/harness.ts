@@ -175,3 +175,32 @@ export function sqliteHarness(options: SqliteHarnessOptions = {}): () => Promise
     };
   };
 }
+
+/** Byte order of two ASCII strings, the order of every listing's id tie-break. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Reads a whole listing page by page, as an operator's client does: each page starts after the last
+ * record of the previous one (`createdAt` and the id `idOf` reads). Fails when a page is longer than
+ * `limit` or the listing does not end within `maxPages`.
+ */
+export async function readAllPages<T extends { readonly createdAt: number }>(
+  list: (page: { limit: number; after?: { createdAt: number; id: string } }) => Promise<T[]>,
+  idOf: (record: T) => string,
+  limit: number,
+  maxPages = 100,
+): Promise<{ records: T[]; pages: number }> {
+  const records: T[] = [];
+  let after: { createdAt: number; id: string } | undefined;
+  for (let pages = 0; pages < maxPages; pages += 1) {
+    const page = await list({ limit, ...(after && { after }) });
+    expect(page.length).toBeLessThanOrEqual(limit);
+    if (page.length === 0) return { records, pages };
+    records.push(...page);
+    const last = page[page.length - 1] as T;
+    after = { createdAt: last.createdAt, id: idOf(last) };
+  }
+  throw new Error(`the listing did not end within ${maxPages} pages`);
+}

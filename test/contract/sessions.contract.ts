@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../src/errors/gatehouse-error.js';
 import type { SessionKind, SessionRecord, SessionStore } from '../../src/stores/ports.js';
-import type { StoreContractOptions, StoresHarness } from './harness.js';
+import { compareIds, readAllPages, type StoreContractOptions, type StoresHarness } from './harness.js';
 
 /** The harness and options every store contract shares (see `harness.ts`). */
 export type SessionStoreHarness = StoresHarness;
@@ -674,6 +674,71 @@ export function describeSessionStoreContract(
       it('returns an empty list for an unknown principal', async () => {
         await createAll([sessionRecord()]);
         expect(await store.listByPrincipal(newPrincipal(), T0)).toEqual([]);
+      });
+    });
+
+    describe('list', () => {
+      /** Live and expired sessions of several principals, with ties on createdAt that only the id orders. */
+      async function mixedSessions(now: number): Promise<SessionRecord[]> {
+        const principals = [newPrincipal(), newPrincipal(), newPrincipal()];
+        const live = Array.from({ length: 11 }, (_, i) =>
+          sessionRecord({
+            principalKey: principals[i % 3] as string,
+            // Ids run against creation order; four pairs share one createdAt.
+            id: `sess-${String(20 - i).padStart(2, '0')}-${randomUUID()}`,
+            createdAt: T0 + Math.floor(i / 2) * MINUTE,
+            kind: i % 4 === 0 ? 'websocket' : 'streamable-http',
+          }),
+        );
+        const expired = [
+          sessionRecord({ createdAt: T0 + MINUTE, idleExpiresAt: now }),
+          sessionRecord({ createdAt: T0 - 9 * HOUR, idleExpiresAt: now + HOUR }),
+        ];
+        await createAll([...live.slice(5), ...expired, ...live.slice(0, 5)]);
+        return live.sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));
+      }
+
+      it("returns every principal's live sessions oldest first by (createdAt, id), at most limit", async () => {
+        const now = T0 + 20 * MINUTE;
+        const live = await mixedSessions(now);
+
+        expect(await store.list(now, { limit: 100 })).toEqual(live);
+        expect(await store.list(now, { limit: 4 })).toEqual(live.slice(0, 4));
+      });
+
+      it('pages through every live session without a duplicate or a gap', async () => {
+        const now = T0 + 20 * MINUTE;
+        const live = await mixedSessions(now);
+
+        for (const limit of [1, 2, 3, 5]) {
+          const { records, pages } = await readAllPages(
+            (page) => store.list(now, page),
+            (s) => s.id,
+            limit,
+          );
+          expect(ids(records)).toEqual(ids(live));
+          expect(pages).toBe(Math.ceil(live.length / limit));
+        }
+      });
+
+      it('resumes after a cursor whose session is gone', async () => {
+        const now = T0 + 20 * MINUTE;
+        const live = await mixedSessions(now);
+        const cursor = live[3] as SessionRecord;
+        await store.delete(cursor.id);
+
+        const next = await store.list(now, {
+          limit: 3,
+          after: { createdAt: cursor.createdAt, id: cursor.id },
+        });
+
+        expect(next).toEqual(live.slice(4, 7));
+      });
+
+      it('returns an empty list when nothing is live', async () => {
+        expect(await store.list(T0, { limit: 10 })).toEqual([]);
+        await createAll([sessionRecord({ idleExpiresAt: T0 + MINUTE })]);
+        expect(await store.list(T0 + MINUTE, { limit: 10 })).toEqual([]);
       });
     });
 

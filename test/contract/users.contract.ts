@@ -19,6 +19,7 @@ function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
     createdAt: T0,
     updatedAt: T0,
     credentialsChangedAt: T0,
+    roles: [],
     ...overrides,
   };
 }
@@ -315,7 +316,77 @@ export function describeUserStoreContract(
       expect(await ctx.stores.users.list()).toStrictEqual([winner]);
     });
 
+    describe('roles and signing out', () => {
+      it('stores roles sorted and distinct, on create and on setRoles, and moves only roles and updatedAt', async () => {
+        const user = userRecord({ roles: ['operator', 'admin', 'operator'] });
+        await ctx.stores.users.create(user);
+        expect((await ctx.stores.users.get(user.id))?.roles).toEqual(['admin', 'operator']);
+
+        const updated = await ctx.stores.users.setRoles(user.id, ['zeta', 'admin', 'zeta', 'audit'], T0 + 7);
+
+        const expected = { ...user, roles: ['admin', 'audit', 'zeta'], updatedAt: T0 + 7 };
+        expect(updated).toStrictEqual(expected);
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual(expected);
+        expect(await ctx.stores.users.findByUsername(user.username)).toStrictEqual(expected);
+        expect(await ctx.stores.users.list()).toStrictEqual([expected]);
+      });
+
+      it('clears roles with an empty list', async () => {
+        const user = userRecord({ roles: ['admin'] });
+        await ctx.stores.users.create(user);
+
+        expect((await ctx.stores.users.setRoles(user.id, [], T0 + 1))?.roles).toEqual([]);
+        expect((await ctx.stores.users.get(user.id))?.roles).toEqual([]);
+      });
+
+      it('setRoles and signOut return undefined for an unknown user and create nothing', async () => {
+        expect(await ctx.stores.users.setRoles('user-unknown', ['admin'], T0)).toBeUndefined();
+        expect(await ctx.stores.users.signOut('user-unknown', T0)).toBeUndefined();
+        expect(await ctx.stores.users.list()).toEqual([]);
+      });
+
+      it('signOut moves credentialsChangedAt and updatedAt, and nothing else', async () => {
+        const user = userRecord({ roles: ['admin'] });
+        await ctx.stores.users.create(user);
+        await ctx.stores.users.setDisabled(user.id, true, T0 + 1);
+
+        const signedOut = await ctx.stores.users.signOut(user.id, T0 + 9);
+
+        const expected = { ...user, disabledAt: T0 + 1, updatedAt: T0 + 9, credentialsChangedAt: T0 + 9 };
+        expect(signedOut).toStrictEqual(expected);
+        expect(await ctx.stores.users.get(user.id)).toStrictEqual(expected);
+      });
+
+      it('keeps roles through password changes, rehashes and disabling', async () => {
+        const user = userRecord({ roles: ['admin'] });
+        await ctx.stores.users.create(user);
+
+        await ctx.stores.users.setPassword(user.id, '$argon2id$b', T0 + 1);
+        await ctx.stores.users.rehash(user.id, '$argon2id$c', T0 + 2, '$argon2id$b');
+        await ctx.stores.users.setDisabled(user.id, true, T0 + 3);
+        await ctx.stores.users.signOut(user.id, T0 + 4);
+
+        expect((await ctx.stores.users.get(user.id))?.roles).toEqual(['admin']);
+      });
+    });
+
     if (options.durable) {
+      it('keeps roles and sign-outs across close and reopen', async () => {
+        const user = userRecord();
+        await ctx.stores.users.create(user);
+        await ctx.stores.users.setRoles(user.id, ['admin'], T0 + 1);
+        await ctx.stores.users.signOut(user.id, T0 + 2);
+
+        const reopened = await ctx.reopen();
+
+        expect(await reopened.users.get(user.id)).toStrictEqual({
+          ...user,
+          roles: ['admin'],
+          updatedAt: T0 + 2,
+          credentialsChangedAt: T0 + 2,
+        });
+      });
+
       it('keeps users and password changes across close and reopen', async () => {
         const user = userRecord();
         await ctx.stores.users.create(user);

@@ -1,3 +1,4 @@
+import { afterPage } from '../list-page.js';
 import type { GrantRecord, GrantStore, RefreshTokenRef } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
 import { sweepLimit } from '../sweep-limit.js';
@@ -103,6 +104,14 @@ export function createMemoryGrantStore(revocations: Pick<MemoryRevocations, 'add
         if (snapshotPrincipalKey(grant.principal) === principalKey) live.push(grant);
       }
       return live.sort(byCreatedAtThenId).map(copyJson);
+    },
+
+    async list(now, page) {
+      return afterPage(
+        [...grants.values()].filter((grant) => isLive(grant, now)),
+        page,
+        (grant) => grant.id,
+      ).map(copyJson);
     },
 
     async deleteExpired(now, limit) {

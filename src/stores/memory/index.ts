@@ -1,5 +1,6 @@
 import type { Stores } from '../ports.js';
 import { memoryRateLimiter } from '../rate-limiter.js';
+import { createMemoryAuditStore } from './audit.js';
 import { createMemoryClientStore } from './clients.js';
 import { createMemoryAuthorizationCodeStore } from './codes.js';
 import { createMemoryConsentStore } from './consents.js';
@@ -37,6 +38,7 @@ export function createMemoryStores(): Stores {
   const signingKeys = createMemorySigningKeyStore();
   const ephemeral = createMemoryEphemeralStore();
   const counters = createMemoryCounterStore();
+  const audit = createMemoryAuditStore();
   const ports = [
     sessions,
     users,
@@ -49,6 +51,7 @@ export function createMemoryStores(): Stores {
     signingKeys,
     ephemeral,
     counters,
+    audit,
   ];
   return {
     kind: 'memory',
@@ -64,6 +67,7 @@ export function createMemoryStores(): Stores {
     signingKeys: signingKeys.store,
     ephemeral: ephemeral.store,
     counters: counters.store,
+    audit: audit.store,
     async close() {
       for (const port of ports) port.clear();
     },

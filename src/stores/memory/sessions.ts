@@ -1,4 +1,5 @@
 import { GatehouseError } from '../../errors/gatehouse-error.js';
+import { afterPage } from '../list-page.js';
 import type { CreateSessionResult, SessionRecord, SessionStore } from '../ports.js';
 import { type SessionFields, sessionFields } from '../session-fields.js';
 import { sweepLimit } from '../sweep-limit.js';
@@ -138,6 +139,14 @@ export function createMemorySessionStore(): MemoryPort<SessionStore> {
 
     async listByPrincipal(principalKey, now) {
       return liveOf(principalKey, now).sort(byCreatedAtThenId).map(toRecord);
+    },
+
+    async list(now, page) {
+      return afterPage(
+        [...sessions.values()].filter((stored) => isLive(stored, now)),
+        page,
+        (stored) => stored.id,
+      ).map(toRecord);
     },
 
     async deleteExpired(now, limit) {

@@ -1,4 +1,5 @@
 import type { UserRecord, UserStore } from '../ports.js';
+import { normalizeRoles } from '../roles.js';
 import { compareBinary, copyJson, type MemoryPort } from './copy.js';
 
 /** Users by id, with a username index; both maps change together inside one synchronous step. */
@@ -9,7 +10,7 @@ export function createMemoryUserStore(): MemoryPort<UserStore> {
   const store: UserStore = {
     async create(user) {
       if (users.has(user.id) || idsByUsername.has(user.username)) return false;
-      users.set(user.id, copyJson(user));
+      users.set(user.id, copyJson({ ...user, roles: normalizeRoles(user.roles ?? []) }));
       idsByUsername.set(user.username, user.id);
       return true;
     },
@@ -52,6 +53,22 @@ export function createMemoryUserStore(): MemoryPort<UserStore> {
       const updated: UserRecord = disabled
         ? { ...enabled, disabledAt: now, updatedAt: now }
         : { ...enabled, updatedAt: now };
+      users.set(id, updated);
+      return copyJson(updated);
+    },
+
+    async setRoles(id, roles, now) {
+      const user = users.get(id);
+      if (user === undefined) return undefined;
+      const updated: UserRecord = { ...user, roles: normalizeRoles(roles), updatedAt: now };
+      users.set(id, updated);
+      return copyJson(updated);
+    },
+
+    async signOut(id, now) {
+      const user = users.get(id);
+      if (user === undefined) return undefined;
+      const updated: UserRecord = { ...user, credentialsChangedAt: now, updatedAt: now };
       users.set(id, updated);
       return copyJson(updated);
     },

@@ -4,7 +4,7 @@ import { type GrantRow, grantRowMapper, type RefreshTokenRow, toRefreshTokenRef 
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
 import { revocationInsert } from './revocations.js';
-import { parsedJson, sweepStatement } from './rows.js';
+import { pageStatement, pageValues, parsedJson, sweepStatement } from './rows.js';
 
 const toRecord = grantRowMapper(parsedJson);
 
@@ -106,6 +106,13 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
         `SELECT * FROM ${grants} WHERE principal_key = $1 AND revoked_at IS NULL AND expires_at > $2
          ORDER BY created_at, id`,
         [principalKey, now],
+      );
+      return rows.map(toRecord);
+    },
+    async list(now, page) {
+      const { rows } = await ctx.query<GrantRow<'parsed'>>(
+        pageStatement(grants, 'id', 'expires_at > $1', page.after !== undefined),
+        pageValues(now, page),
       );
       return rows.map(toRecord);
     },

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Stores } from '../ports.js';
+import { createPostgresAuditStore } from './audit.js';
 import { createPostgresBus } from './bus.js';
 import { createPostgresClientStore } from './clients.js';
 import { createPostgresAuthorizationCodeStore } from './codes.js';
@@ -120,6 +121,7 @@ export async function createPostgresStores(options: PostgresStoresOptions): Prom
     signingKeys: createPostgresSigningKeyStore(ctx),
     ephemeral: createPostgresEphemeralStore(ctx),
     counters: createPostgresCounterStore(ctx),
+    audit: createPostgresAuditStore(ctx),
     rateLimiter: limits.rateLimiter,
     bus,
     close,

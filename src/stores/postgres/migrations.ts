@@ -215,6 +215,40 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX rate_limits_expire_idx ON ${t.rateLimits} (expire);
     `,
   },
+  {
+    version: 3,
+    name: 'operators: roles, client approval, listings, audit log',
+    // Users stored before get no roles (the column's default; a constant default adds the column without
+    // rewriting the table) and clients no approval. The listings of every session, grant and client page by
+    // (created_at, id), which each new index serves in order. The audit log is read by time, by subject
+    // and time, and by type (exact, or one range per type of a prefix) and time: each index ends in
+    // (at, id), so a page is one index range in either direction, and retention deletes a prefix of the
+    // time index.
+    sql: (t) => `
+      ALTER TABLE ${t.users} ADD COLUMN roles json NOT NULL DEFAULT '[]' CHECK (json_typeof(roles) = 'array');
+      ALTER TABLE ${t.clients} ADD COLUMN approved_at bigint;
+
+      CREATE INDEX sessions_created_at_idx ON ${t.sessions} (created_at, id);
+      CREATE INDEX grants_created_at_idx ON ${t.grants} (created_at, id);
+      CREATE INDEX clients_created_at_idx ON ${t.clients} (created_at, client_id);
+
+      CREATE TABLE ${t.auditLog} (
+        id text COLLATE "C" PRIMARY KEY,
+        at bigint NOT NULL,
+        type text COLLATE "C" NOT NULL,
+        outcome text,
+        subject text COLLATE "C",
+        principal text,
+        client_id text,
+        request_id text,
+        ip text,
+        event json NOT NULL CHECK (json_typeof(event) = 'object')
+      );
+      CREATE INDEX audit_log_at_idx ON ${t.auditLog} (at, id);
+      CREATE INDEX audit_log_subject_idx ON ${t.auditLog} (subject, at, id) WHERE subject IS NOT NULL;
+      CREATE INDEX audit_log_type_idx ON ${t.auditLog} (type, at, id);
+    `,
+  },
 ];
 
 /**
@@ -288,7 +322,7 @@ async function applyPending(
  *
  * @example
  * ```ts
- * const applied = await migratePostgres(pool, 'gatehouse'); // [1, 2] on a new schema, [] afterwards
+ * const applied = await migratePostgres(pool, 'gatehouse'); // [1, 2, 3] on a new schema, [] afterwards
  * ```
  */
 export async function migratePostgres(

@@ -1,3 +1,5 @@
+import { pageLimit } from '../list-page.js';
+import type { ListPage } from '../ports.js';
 import type { JsonReader } from '../sql-rows.js';
 
 /** Reads a `json` column, which `pg` hands back already parsed. */
@@ -20,4 +22,21 @@ export function sweepStatement(
       SELECT ${key.join(', ')} FROM ${table} WHERE (${expired}) LIMIT $2 FOR UPDATE SKIP LOCKED
     )
     DELETE FROM ${table} AS swept USING doomed WHERE ${matches} ${returning}`;
+}
+
+/**
+ * One page of an operator's listing of `table`: rows matching `live` (which reads `$1`, the time), in
+ * (`created_at`, `idColumn`) order, at most `$2`; with `after`, only those strictly after (`$3`, `$4`).
+ * Two statements rather than one with `$3 IS NULL OR …`, which would keep the planner from starting the
+ * index range at the cursor.
+ */
+export function pageStatement(table: string, idColumn: string, live: string, after: boolean): string {
+  const cursor = after ? `(created_at, ${idColumn}) > ($3, $4) AND ` : '';
+  return `SELECT * FROM ${table} WHERE ${cursor}(${live}) ORDER BY created_at, ${idColumn} LIMIT $2`;
+}
+
+/** The values of a {@link pageStatement}. */
+export function pageValues(now: number, page: ListPage): unknown[] {
+  const limit = pageLimit(page.limit);
+  return page.after === undefined ? [now, limit] : [now, limit, page.after.createdAt, page.after.id];
 }

@@ -3,7 +3,7 @@ import type { CreateSessionResult, SessionStore } from '../ports.js';
 import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
-import { parsedJson, sweepStatement } from './rows.js';
+import { pageStatement, pageValues, parsedJson, sweepStatement } from './rows.js';
 import { isUniqueViolation } from './store-error.js';
 
 const toRecord = sessionRowMapper(parsedJson);
@@ -146,6 +146,18 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
       return rows.map(toRecord);
     },
 
+    async list(now, page) {
+      const { rows } = await ctx.query<SessionRow<'parsed'>>(
+        pageStatement(
+          sessions,
+          'id',
+          'idle_expires_at > $1 AND absolute_expires_at > $1',
+          page.after !== undefined,
+        ),
+        pageValues(now, page),
+      );
+      return rows.map(toRecord);
+    },
     async deleteExpired(now, limit) {
       const max = sweepLimit(limit);
       if (max === 0) return [];

@@ -17,6 +17,7 @@ const TABLE_NAMES = {
   ephemeralRecords: 'ephemeral_records',
   counters: 'counters',
   rateLimits: 'rate_limits',
+  auditLog: 'audit_log',
 } as const;
 
 /** Each table as `"schema"."table"`, quoted and qualified, ready to go into SQL text. */

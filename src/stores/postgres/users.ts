@@ -1,11 +1,15 @@
 import type { UserRecord, UserStore } from '../ports.js';
-import { toUserRecord, type UserRow } from '../sql-rows.js';
+import { normalizeRoles } from '../roles.js';
+import { type UserRow, userRowMapper } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
+import { parsedJson } from './rows.js';
+
+const toUserRecord = userRowMapper(parsedJson);
 
 export function createPostgresUserStore(ctx: PostgresContext): UserStore {
   const { users } = ctx.tables;
   const one = async (text: string, values: readonly unknown[]): Promise<UserRecord | undefined> => {
-    const { rows } = await ctx.query<UserRow>(text, values);
+    const { rows } = await ctx.query<UserRow<'parsed'>>(text, values);
     return rows[0] === undefined ? undefined : toUserRecord(rows[0]);
   };
 
@@ -15,8 +19,8 @@ export function createPostgresUserStore(ctx: PostgresContext): UserStore {
     async create(user) {
       const { rowCount } = await ctx.query(
         `INSERT INTO ${users} (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
-           credentials_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           credentials_changed_at, roles)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT DO NOTHING`,
         [
           user.id,
@@ -28,6 +32,7 @@ export function createPostgresUserStore(ctx: PostgresContext): UserStore {
           user.updatedAt,
           user.disabledAt ?? null,
           user.credentialsChangedAt,
+          JSON.stringify(normalizeRoles(user.roles ?? [])),
         ],
       );
       return rowCount === 1;
@@ -35,7 +40,7 @@ export function createPostgresUserStore(ctx: PostgresContext): UserStore {
     get: (id) => one(`SELECT * FROM ${users} WHERE id = $1`, [id]),
     findByUsername: (username) => one(`SELECT * FROM ${users} WHERE username = $1`, [username]),
     async list() {
-      const { rows } = await ctx.query<UserRow>(`SELECT * FROM ${users} ORDER BY username`);
+      const { rows } = await ctx.query<UserRow<'parsed'>>(`SELECT * FROM ${users} ORDER BY username`);
       return rows.map(toUserRecord);
     },
     async setPassword(id, passwordHash, now, expectedHash) {
@@ -63,6 +68,17 @@ export function createPostgresUserStore(ctx: PostgresContext): UserStore {
          RETURNING *`,
         [id, disabled, now],
       ),
+    setRoles: (id, roles, now) =>
+      one(`UPDATE ${users} SET roles = $2, updated_at = $3 WHERE id = $1 RETURNING *`, [
+        id,
+        JSON.stringify(normalizeRoles(roles)),
+        now,
+      ]),
+    signOut: (id, now) =>
+      one(`UPDATE ${users} SET credentials_changed_at = $2, updated_at = $2 WHERE id = $1 RETURNING *`, [
+        id,
+        now,
+      ]),
     async delete(id) {
       const { rowCount } = await ctx.query(`DELETE FROM ${users} WHERE id = $1`, [id]);
       return rowCount === 1;

@@ -2,7 +2,8 @@ import type { GrantRecord, GrantStore, PrincipalSnapshot } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { RedisContext } from './context.js';
-import { EXTEND, MEMBER_HASHES } from './lua.js';
+import { listPage } from './list-page.js';
+import { EXTEND, LIST_PAGE, MEMBER_HASHES } from './lua.js';
 import {
   byCreatedAtThenId,
   type Fields,
@@ -25,25 +26,27 @@ import { TTL_MARGIN_MS, ttlMs } from './ttl.js';
  * Every refresh token it issued is the hash `refresh-token:<tokenHash>` ({ grantId, generation }), listed in
  * `grant-tokens:<grantId>`; both take the grant's remaining TTL when written, so every generation expires
  * with the grant and a reused old token is recognised for as long as the grant is. `grants:by-principal:<key>`
- * and `grants:by-expiry` index the grants.
+ * and `grants:by-expiry` index the grants, and `grants:by-creation` scores each id by its `createdAt` for
+ * the operator's listing.
  */
 
 /**
- * KEYS: grant, its token set, principal's set, expiry index, then the refresh token when there is one.
+ * KEYS: grant, its token set, principal's set, expiry index, creation index, then the refresh token when
+ * there is one.
  * ARGV: id, expiresAt, TTL, the token hash (or ''), then the grant's fields. Refuses an existing grant id
  * or token hash.
  */
 const CREATE = `${EXTEND}
-local has_token = #KEYS >= 5
-if redis.call('EXISTS', KEYS[1]) == 1 or (has_token and redis.call('EXISTS', KEYS[5]) == 1) then
+local has_token = #KEYS >= 6
+if redis.call('EXISTS', KEYS[1]) == 1 or (has_token and redis.call('EXISTS', KEYS[6]) == 1) then
   return 0
 end
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ttl)
 if has_token then
-  redis.call('HSET', KEYS[5], 'grantId', ARGV[1], 'generation', 1)
-  redis.call('PEXPIRE', KEYS[5], ttl)
+  redis.call('HSET', KEYS[6], 'grantId', ARGV[1], 'generation', 1)
+  redis.call('PEXPIRE', KEYS[6], ttl)
   redis.call('SADD', KEYS[2], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
@@ -51,6 +54,8 @@ redis.call('SADD', KEYS[3], ARGV[1])
 extend(KEYS[3], ttl)
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 extend(KEYS[4], ttl)
+redis.call('ZADD', KEYS[5], redis.call('HGET', KEYS[1], 'createdAt'), ARGV[1])
+extend(KEYS[5], ttl)
 return 1
 `;
 
@@ -116,7 +121,8 @@ return revoked
 `;
 
 /**
- * KEYS: expiry index. ARGV: grant stem, token-set stem, refresh-token stem, principal-set stem, now, limit.
+ * KEYS: expiry index, creation index. ARGV: grant stem, token-set stem, refresh-token stem, principal-set
+ * stem, now, limit.
  * Removes up to `limit` grants expired at `now`, with every refresh token they issued.
  */
 const DELETE_EXPIRED = `
@@ -127,6 +133,7 @@ while removed < limit do
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
     local principal = redis.call('HGET', ARGV[1] .. id, 'principalKey')
     for _, token in ipairs(redis.call('SMEMBERS', ARGV[2] .. id)) do
       redis.call('DEL', ARGV[3] .. token)
@@ -167,6 +174,7 @@ export function createRedisGrantStore(ctx: RedisContext): GrantStore {
   const revokeByPrincipal = ctx.script('grants_revoke_by_principal', REVOKE_BY_PRINCIPAL);
   const deleteExpired = ctx.script('grants_delete_expired', DELETE_EXPIRED);
   const members = ctx.script('member_hashes', MEMBER_HASHES);
+  const listBatch = ctx.script('list_page', LIST_PAGE);
   const revocationKeys = [keys.revocationsByTime, keys.revocationsByExpiry, keys.revocationWatermark];
 
   return {
@@ -179,6 +187,7 @@ export function createRedisGrantStore(ctx: RedisContext): GrantStore {
           keys.grantTokens + grant.id,
           keys.grantsByPrincipal + principalKey,
           keys.grantsByExpiry,
+          keys.grantsByCreation,
           ...(refreshTokenHash === undefined ? [] : [keys.refreshToken + refreshTokenHash]),
         ],
         [
@@ -254,12 +263,18 @@ export function createRedisGrantStore(ctx: RedisContext): GrantStore {
         .filter((grant) => grant.revokedAt === undefined && grant.expiresAt > now)
         .sort(byCreatedAtThenId);
     },
+    list(now, page) {
+      return listPage(listBatch, keys.grantsByCreation, keys.grant, 'hash', page, (stored) => {
+        const grant = recordOf(stored, toRecord);
+        return grant !== undefined && grant.expiresAt > now ? grant : undefined;
+      });
+    },
     async deleteExpired(now, limit) {
       const max = sweepLimit(limit);
       if (max === 0) return 0;
       return Number(
         await deleteExpired(
-          [keys.grantsByExpiry],
+          [keys.grantsByExpiry, keys.grantsByCreation],
           [keys.grant, keys.grantTokens, keys.refreshToken, keys.grantsByPrincipal, now, max],
         ),
       );

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ClusterBus, Stores } from '../ports.js';
+import { createRedisAuditStore } from './audit.js';
 import { openRedisBus } from './bus.js';
 import { createRedisClientStore } from './clients.js';
 import { createRedisAuthorizationCodeStore } from './codes.js';
@@ -13,6 +14,7 @@ import {
 import { createRedisConsentStore } from './consents.js';
 import { createRedisContext } from './context.js';
 import { createRedisCounterStore } from './counters.js';
+import { indexByCreation } from './creation-indexes.js';
 import { createRedisEphemeralStore } from './ephemeral.js';
 import { createRedisGrantStore } from './grants.js';
 import { keySpace } from './keys.js';
@@ -108,6 +110,16 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     else client.off('error', ignoreError);
     throw storeError(error);
   }
+  // After the bus, outside the connect deadline: on a large database the one-time indexing takes a while.
+  try {
+    await indexByCreation(ctx);
+  } catch (error) {
+    await bus.close();
+    ctx.detach();
+    if (owned) client.disconnect();
+    else client.off('error', ignoreError);
+    throw storeError(error);
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -123,6 +135,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     signingKeys: createRedisSigningKeyStore(ctx),
     ephemeral: createRedisEphemeralStore(ctx),
     counters: createRedisCounterStore(ctx),
+    audit: createRedisAuditStore(ctx),
     rateLimiter: redisRateLimiter(client, keys, () => closed),
     bus,
     persistence: () => ctx.run((redis) => readRedisPersistence(redis)),

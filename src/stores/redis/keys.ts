@@ -10,9 +10,11 @@
  * | `session:<id>`                         | hash   | effective deadline − now + margin, moved on touch |
  * | `sessions:by-principal:<principalKey>` | set    | at least its longest-lived member's            |
  * | `sessions:by-deadline`                 | zset   | at least its longest-lived member's            |
+ * | `sessions:by-creation`                 | zset   | at least its longest-lived member's            |
  * | `user:<id>`                            | hash   | none                                           |
  * | `users:by-name`                        | hash   | none (username → id)                           |
  * | `client:<clientId>`                    | string | expiresAt − createdAt + margin; none without expiresAt |
+ * | `clients:by-creation`, `…:by-expiry`   | zset   | none (pruned on registration, see `clients.ts`) |
  * | `code:<codeHash>`                      | hash   | expiresAt − createdAt + margin                 |
  * | `codes:by-expiry`                      | zset   | at least its longest-lived member's            |
  * | `grant:<id>`                           | hash   | expiresAt − createdAt + margin                 |
@@ -20,6 +22,7 @@
  * | `refresh-token:<tokenHash>`            | hash   | the grant's remaining TTL                      |
  * | `grants:by-principal:<principalKey>`   | set    | at least its longest-lived member's            |
  * | `grants:by-expiry`                     | zset   | at least its longest-lived member's            |
+ * | `grants:by-creation`                   | zset   | at least its longest-lived member's            |
  * | `revocation:<kind>:<id>`               | hash   | expiresAt − revokedAt + margin                 |
  * | `revocations:by-time`, `…:by-expiry`   | zset   | at least its longest-lived member's            |
  * | `revocations:watermark`                | string | none                                           |
@@ -32,6 +35,12 @@
  * | `ephemerals:by-expiry`                 | zset   | at least its longest-lived member's            |
  * | `counter:<key>`                        | hash   | windowMs + margin                              |
  * | `rate-limit:<limiter prefix>:<key>`    | string | the window (`rate-limiter-flexible`)           |
+ * | `audits:entries`                       | hash   | none (id → entry JSON; retention deletes)      |
+ * | `audits:by-time`                       | zset   | none (see `audit.ts`)                          |
+ * | `audits:by-subject:<subject>`          | zset   | none                                           |
+ * | `audits:by-type:<type>`                | zset   | none                                           |
+ * | `audits:types`                         | set    | none                                           |
+ * | `indexes:by-creation`                  | string | none (set once the creation indexes hold every record) |
  * | `bus`                                  | pub/sub channel | —                                     |
  *
  * `*` marks a percent-encoded part; the margin is {@link TTL_MARGIN_MS}. Each value here is a key, or the
@@ -42,9 +51,12 @@ export interface KeySpace {
   readonly session: string;
   readonly sessionsByPrincipal: string;
   readonly sessionsByDeadline: string;
+  readonly sessionsByCreation: string;
   readonly user: string;
   readonly usersByName: string;
   readonly client: string;
+  readonly clientsByCreation: string;
+  readonly clientsByExpiry: string;
   readonly code: string;
   readonly codesByExpiry: string;
   readonly grant: string;
@@ -52,6 +64,7 @@ export interface KeySpace {
   readonly refreshToken: string;
   readonly grantsByPrincipal: string;
   readonly grantsByExpiry: string;
+  readonly grantsByCreation: string;
   readonly revocation: string;
   readonly revocationsByTime: string;
   readonly revocationsByExpiry: string;
@@ -67,6 +80,13 @@ export interface KeySpace {
   readonly ephemeralsByExpiry: string;
   readonly counter: string;
   readonly rateLimit: string;
+  readonly auditEntries: string;
+  readonly auditsByTime: string;
+  /** The stem of one subject's audit index; append the subject. */
+  readonly auditsBySubject: string;
+  /** The stem of one type's audit index; append the type. */
+  readonly auditsByType: string;
+  readonly auditTypes: string;
   readonly bus: string;
 }
 
@@ -78,9 +98,12 @@ export function keySpace(prefix: string): KeySpace {
     session: stem('session'),
     sessionsByPrincipal: stem('sessions:by-principal'),
     sessionsByDeadline: `${prefix}sessions:by-deadline`,
+    sessionsByCreation: `${prefix}sessions:by-creation`,
     user: stem('user'),
     usersByName: `${prefix}users:by-name`,
     client: stem('client'),
+    clientsByCreation: `${prefix}clients:by-creation`,
+    clientsByExpiry: `${prefix}clients:by-expiry`,
     code: stem('code'),
     codesByExpiry: `${prefix}codes:by-expiry`,
     grant: stem('grant'),
@@ -88,6 +111,7 @@ export function keySpace(prefix: string): KeySpace {
     refreshToken: stem('refresh-token'),
     grantsByPrincipal: stem('grants:by-principal'),
     grantsByExpiry: `${prefix}grants:by-expiry`,
+    grantsByCreation: `${prefix}grants:by-creation`,
     revocation: stem('revocation'),
     revocationsByTime: `${prefix}revocations:by-time`,
     revocationsByExpiry: `${prefix}revocations:by-expiry`,
@@ -101,6 +125,11 @@ export function keySpace(prefix: string): KeySpace {
     ephemeralsByExpiry: `${prefix}ephemerals:by-expiry`,
     counter: stem('counter'),
     rateLimit: stem('rate-limit'),
+    auditEntries: `${prefix}audits:entries`,
+    auditsByTime: `${prefix}audits:by-time`,
+    auditsBySubject: stem('audits:by-subject'),
+    auditsByType: stem('audits:by-type'),
+    auditTypes: `${prefix}audits:types`,
     bus: `${prefix}bus`,
   };
 }

@@ -69,3 +69,39 @@ while removed < limit do
 end
 return removed
 `;
+
+/**
+ * One batch of an operator's listing from a creation index `KEYS[1]` (a zset scoring each record's id by
+ * its `createdAt`, so that ties come in id byte order: the listing's order). ARGV: record stem, the
+ * cursor's `createdAt` ('' for the first page), the cursor's id, how many members to read, `hash` or
+ * `string` (how the record is stored). Returns `{id, createdAt, record}` for each member read, the record
+ * nil when it is gone (Redis expired it): such a member is removed from the index on the way.
+ */
+export const LIST_PAGE = `${BEFORE}
+local stem, count, is_hash = ARGV[1], tonumber(ARGV[4]), ARGV[5] == 'hash'
+local picked = {}
+local from = '-inf'
+if ARGV[2] ~= '' then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
+    if #picked < count and before(ARGV[3], id) then picked[#picked + 1] = {id, ARGV[2]} end
+  end
+  from = '(' .. ARGV[2]
+end
+if #picked < count then
+  local rest = redis.call('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', 0, count - #picked)
+  for i = 1, #rest, 2 do picked[#picked + 1] = {rest[i], rest[i + 1]} end
+end
+local out = {}
+for _, p in ipairs(picked) do
+  local record
+  if is_hash then
+    record = redis.call('HGETALL', stem .. p[1])
+    if #record == 0 then record = false end
+  else
+    record = redis.call('GET', stem .. p[1])
+  end
+  if not record then redis.call('ZREM', KEYS[1], p[1]) end
+  out[#out + 1] = {p[1], p[2], record}
+end
+return out
+`;

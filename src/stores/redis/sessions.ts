@@ -3,7 +3,8 @@ import type { SessionKind, SessionRecord, SessionStore } from '../ports.js';
 import { sessionFields } from '../session-fields.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { RedisContext } from './context.js';
-import { BEFORE, EXTEND, FIELD, MEMBER_HASHES } from './lua.js';
+import { listPage } from './list-page.js';
+import { BEFORE, EXTEND, FIELD, LIST_PAGE, MEMBER_HASHES } from './lua.js';
 import {
   byCreatedAtThenId,
   type Fields,
@@ -20,11 +21,13 @@ import { TTL_MARGIN_MS, ttlMs } from './ttl.js';
 /*
  * A session is the hash `session:<id>`; `sessions:by-principal:<principalKey>` holds the ids of each
  * principal and `sessions:by-deadline` scores every id by its effective deadline
- * (min(idleExpiresAt, absoluteExpiresAt)), moved on every touch, for the sweeper.
+ * (min(idleExpiresAt, absoluteExpiresAt)), moved on every touch, for the sweeper. `sessions:by-creation`
+ * scores every id by its `createdAt`, for the operator's listing; whatever removes a session removes it
+ * there too, and it lives as long as the deadline index.
  */
 
 /**
- * KEYS: session, principal's set, deadline index. ARGV: session stem, now, max, evictable kinds (a JSON
+ * KEYS: session, principal's set, deadline index, creation index. ARGV: session stem, now, max, evictable kinds (a JSON
  * array), TTL, deadline, id, then the record's fields. Count, eviction and insert are one step, so
  * concurrent creates never overshoot the cap and each evicted session goes to one caller.
  */
@@ -40,6 +43,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if not f[1] then
     redis.call('SREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
   elseif tonumber(f[4]) > now and tonumber(f[5]) > now then
     live = live + 1
     if evictable[f[1]] then
@@ -62,6 +66,7 @@ if live >= tonumber(ARGV[3]) then
     redis.call('DEL', ARGV[1] .. id)
     redis.call('SREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
   end
 end
 local ttl = tonumber(ARGV[5])
@@ -71,11 +76,14 @@ redis.call('SADD', KEYS[2], ARGV[7])
 extend(KEYS[2], ttl)
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
 extend(KEYS[3], ttl)
+redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'createdAt'), ARGV[7])
+extend(KEYS[4], ttl)
 return {'created', live, evicted}
 `;
 
 /**
- * KEYS: session, principal's set, deadline index. ARGV: id, principalKey, now, idle timeout or '', margin.
+ * KEYS: session, principal's set, deadline index, creation index. ARGV: id, principalKey, now, idle
+ * timeout or '', margin.
  * Only the owner's live session moves; the TTL follows the new deadline.
  */
 const TOUCH = `${EXTEND}
@@ -96,6 +104,7 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[3], deadline, ARGV[1])
 extend(KEYS[3], ttl)
 extend(KEYS[2], ttl)
+extend(KEYS[4], ttl)
 return redis.call('HGETALL', KEYS[1])
 `;
 
@@ -108,7 +117,7 @@ return redis.call('HGETALL', KEYS[1])
 `;
 
 /**
- * KEYS: session, deadline index. ARGV: id, principal-set stem, principalKey or '' (anyone's). Deletes the
+ * KEYS: session, deadline index, creation index. ARGV: id, principal-set stem, principalKey or '' (anyone's). Deletes the
  * session and its index entries; returns the record, or nil when absent or another principal's.
  */
 const DELETE = `${FIELD}
@@ -119,10 +128,14 @@ if ARGV[3] ~= '' and owner ~= ARGV[3] then return false end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', ARGV[2] .. owner, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return record
 `;
 
-/** KEYS: principal's set, deadline index. ARGV: session stem. Deletes and returns every session of it. */
+/**
+ * KEYS: principal's set, deadline index, creation index. ARGV: session stem. Deletes and returns every
+ * session of it.
+ */
 const DELETE_BY_PRINCIPAL = `
 local removed = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -132,13 +145,14 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     redis.call('DEL', ARGV[1] .. id)
   end
   redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
 end
 redis.call('DEL', KEYS[1])
 return removed
 `;
 
 /**
- * KEYS: deadline index. ARGV: session stem, principal-set stem, now, limit. Removes and returns up to
+ * KEYS: deadline index, creation index. ARGV: session stem, principal-set stem, now, limit. Removes and returns up to
  * `limit` sessions whose deadline is at most `now`. An entry whose session Redis already dropped is removed
  * without counting; a session found live after all (it cannot be, the index moves with every touch) is
  * re-scored and kept.
@@ -157,6 +171,7 @@ while #removed < limit do
       redis.call('ZADD', KEYS[1], math.min(idle, absolute), id)
     else
       redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
       if #record > 0 then
         redis.call('DEL', ARGV[1] .. id)
         redis.call('SREM', ARGV[2] .. field(record, 'principalKey'), id)
@@ -196,13 +211,19 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
   const removeByPrincipal = ctx.script('sessions_delete_by_principal', DELETE_BY_PRINCIPAL);
   const removeExpired = ctx.script('sessions_delete_expired', DELETE_EXPIRED);
   const members = ctx.script('member_hashes', MEMBER_HASHES);
+  const listBatch = ctx.script('list_page', LIST_PAGE);
 
   return {
     async create(record, limit, now) {
       const deadline = Math.min(record.idleExpiresAt, record.absoluteExpiresAt);
       const reply = toList(
         await create(
-          [keys.session + record.id, keys.sessionsByPrincipal + record.principalKey, keys.sessionsByDeadline],
+          [
+            keys.session + record.id,
+            keys.sessionsByPrincipal + record.principalKey,
+            keys.sessionsByDeadline,
+            keys.sessionsByCreation,
+          ],
           [
             keys.session,
             now,
@@ -228,7 +249,12 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
     },
     async touch(id, principalKey, now, idleTimeoutMs) {
       const reply = await touch(
-        [keys.session + id, keys.sessionsByPrincipal + principalKey, keys.sessionsByDeadline],
+        [
+          keys.session + id,
+          keys.sessionsByPrincipal + principalKey,
+          keys.sessionsByDeadline,
+          keys.sessionsByCreation,
+        ],
         [id, principalKey, now, idleTimeoutMs ?? '', TTL_MARGIN_MS],
       );
       return recordOf(reply, toRecord);
@@ -238,21 +264,21 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
     },
     async delete(id) {
       const reply = await remove(
-        [keys.session + id, keys.sessionsByDeadline],
+        [keys.session + id, keys.sessionsByDeadline, keys.sessionsByCreation],
         [id, keys.sessionsByPrincipal, ''],
       );
       return toFields(reply) !== undefined;
     },
     async deleteOwned(id, principalKey) {
       const reply = await remove(
-        [keys.session + id, keys.sessionsByDeadline],
+        [keys.session + id, keys.sessionsByDeadline, keys.sessionsByCreation],
         [id, keys.sessionsByPrincipal, principalKey],
       );
       return recordOf(reply, toRecord);
     },
     async deleteByPrincipal(principalKey) {
       const reply = await removeByPrincipal(
-        [keys.sessionsByPrincipal + principalKey, keys.sessionsByDeadline],
+        [keys.sessionsByPrincipal + principalKey, keys.sessionsByDeadline, keys.sessionsByCreation],
         [keys.session],
       );
       return recordsOf(reply, toRecord).sort(byCreatedAtThenId);
@@ -263,11 +289,20 @@ export function createRedisSessionStore(ctx: RedisContext): SessionStore {
         .filter((record) => isLive(record, now))
         .sort(byCreatedAtThenId);
     },
+    list(now, page) {
+      return listPage(listBatch, keys.sessionsByCreation, keys.session, 'hash', page, (stored) => {
+        const record = recordOf(stored, toRecord);
+        return record !== undefined && isLive(record, now) ? record : undefined;
+      });
+    },
     async deleteExpired(now, limit) {
       const max = sweepLimit(limit);
       if (max === 0) return [];
       return recordsOf(
-        await removeExpired([keys.sessionsByDeadline], [keys.session, keys.sessionsByPrincipal, now, max]),
+        await removeExpired(
+          [keys.sessionsByDeadline, keys.sessionsByCreation],
+          [keys.session, keys.sessionsByPrincipal, now, max],
+        ),
         toRecord,
       );
     },

@@ -1,4 +1,5 @@
 import type { UserRecord, UserStore } from '../ports.js';
+import { normalizeRoles } from '../roles.js';
 import type { RedisContext } from './context.js';
 import {
   byteOrder,
@@ -69,6 +70,16 @@ end
 return redis.call('HGETALL', KEYS[1])
 `;
 
+/**
+ * KEYS: user. ARGV: field/value pairs to set. Sets them only on an existing user and returns the record
+ * (nil when absent): `setRoles` and `signOut`, where a plain `HSET` would create a partial record.
+ */
+const UPDATE_EXISTING = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return redis.call('HGETALL', KEYS[1])
+`;
+
 /** KEYS: user, username index. ARGV: id. Frees the username along with the record. */
 const DELETE = `
 local username = redis.call('HGET', KEYS[1], 'username')
@@ -89,6 +100,8 @@ function toRecord(fields: Fields): UserRecord {
     updatedAt: num(fields, 'updatedAt'),
     ...optionalNum(fields, 'disabledAt'),
     credentialsChangedAt: num(fields, 'credentialsChangedAt'),
+    // A user stored before roles existed has no `roles` field.
+    roles: fields.roles === undefined ? [] : (JSON.parse(fields.roles) as string[]),
   };
 }
 
@@ -99,6 +112,7 @@ export function createRedisUserStore(ctx: RedisContext): UserStore {
   const list = ctx.script('users_list', LIST);
   const setPassword = ctx.script('users_set_password', SET_PASSWORD);
   const setDisabled = ctx.script('users_set_disabled', SET_DISABLED);
+  const updateExisting = ctx.script('users_update_existing', UPDATE_EXISTING);
   const remove = ctx.script('users_delete', DELETE);
 
   return {
@@ -113,6 +127,7 @@ export function createRedisUserStore(ctx: RedisContext): UserStore {
         updatedAt: user.updatedAt,
         disabledAt: user.disabledAt,
         credentialsChangedAt: user.credentialsChangedAt,
+        roles: JSON.stringify(normalizeRoles(user.roles ?? [])),
       });
       return (
         (await create([keys.user + user.id, keys.usersByName], [user.username, user.id, ...fields])) === 1
@@ -140,6 +155,17 @@ export function createRedisUserStore(ctx: RedisContext): UserStore {
     },
     async setDisabled(id, disabled, now) {
       return recordOf(await setDisabled([keys.user + id], [disabled ? '1' : '0', now]), toRecord);
+    },
+    async setRoles(id, roles, now) {
+      const reply = await updateExisting(
+        [keys.user + id],
+        ['roles', JSON.stringify(normalizeRoles(roles)), 'updatedAt', now],
+      );
+      return recordOf(reply, toRecord);
+    },
+    async signOut(id, now) {
+      const reply = await updateExisting([keys.user + id], ['credentialsChangedAt', now, 'updatedAt', now]);
+      return recordOf(reply, toRecord);
     },
     async delete(id) {
       return (await remove([keys.user + id, keys.usersByName], [id])) === 1;

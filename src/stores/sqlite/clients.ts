@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { pageLimit } from '../list-page.js';
 import type { ClientStore } from '../ports.js';
 import { type ClientRow, clientRowMapper } from '../sql-rows.js';
 import { prepare } from './prepare.js';
@@ -12,14 +13,38 @@ export function createSqliteClientStore(db: Database.Database): ClientStore {
     db,
     `INSERT INTO clients (client_id, secret_hash, token_endpoint_auth_method, redirect_uris, grant_types,
        response_types, application_type, client_name, client_uri, logo_uri, scope, metadata, created_at,
-       expires_at)
+       expires_at, approved_at)
      VALUES (@clientId, @secretHash, @tokenEndpointAuthMethod, @redirectUris, @grantTypes, @responseTypes,
-       @applicationType, @clientName, @clientUri, @logoUri, @scope, @metadata, @createdAt, @expiresAt)
+       @applicationType, @clientName, @clientUri, @logoUri, @scope, @metadata, @createdAt, @expiresAt,
+       @approvedAt)
      ON CONFLICT (client_id) DO NOTHING`,
   );
   const selectLive = prepare<{ clientId: string; now: number }, ClientRow<'text'>>(
     db,
     'SELECT * FROM clients WHERE client_id = @clientId AND (expires_at IS NULL OR expires_at > @now)',
+  );
+  // Two statements rather than one with `@after IS NULL OR …`, which would keep the planner from starting
+  // the index range at the cursor.
+  const selectFirstPage = prepare<{ now: number; limit: number }, ClientRow<'text'>>(
+    db,
+    `SELECT * FROM clients WHERE (expires_at IS NULL OR expires_at > @now)
+     ORDER BY created_at, client_id LIMIT @limit`,
+  );
+  const selectNextPage = prepare<
+    { now: number; afterCreatedAt: number; afterId: string; limit: number },
+    ClientRow<'text'>
+  >(
+    db,
+    `SELECT * FROM clients
+     WHERE (created_at, client_id) > (@afterCreatedAt, @afterId) AND (expires_at IS NULL OR expires_at > @now)
+     ORDER BY created_at, client_id LIMIT @limit`,
+  );
+  // `approved_at` keeps the first approval; `@approved` is 1 or 0.
+  const updateApproved = prepare<{ clientId: string; approved: number; now: number }, ClientRow<'text'>>(
+    db,
+    `UPDATE clients SET approved_at = CASE WHEN @approved THEN coalesce(approved_at, @now) END
+     WHERE client_id = @clientId AND (expires_at IS NULL OR expires_at > @now)
+     RETURNING *`,
   );
   const deleteById = prepare<{ clientId: string }>(db, 'DELETE FROM clients WHERE client_id = @clientId');
 
@@ -42,11 +67,31 @@ export function createSqliteClientStore(db: Database.Database): ClientStore {
             metadata: JSON.stringify(client.metadata),
             createdAt: client.createdAt,
             expiresAt: client.expiresAt ?? null,
+            approvedAt: client.approvedAt ?? null,
           }).changes === 1,
       ),
     get: (clientId, now) =>
       guarded(() => {
         const row = selectLive.get({ clientId, now });
+        return row === undefined ? undefined : toRecord(row);
+      }),
+    list: (now, page) =>
+      guarded(() => {
+        const limit = pageLimit(page.limit);
+        const rows =
+          page.after === undefined
+            ? selectFirstPage.all({ now, limit })
+            : selectNextPage.all({
+                now,
+                afterCreatedAt: page.after.createdAt,
+                afterId: page.after.id,
+                limit,
+              });
+        return rows.map(toRecord);
+      }),
+    setApproved: (clientId, approved, now) =>
+      guarded(() => {
+        const row = updateApproved.get({ clientId, approved: approved ? 1 : 0, now });
         return row === undefined ? undefined : toRecord(row);
       }),
     delete: (clientId) => guarded(() => deleteById.run({ clientId }).changes === 1),

@@ -2,6 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Stores } from '../ports.js';
 import { memoryRateLimiter } from '../rate-limiter.js';
+import { createSqliteAuditStore } from './audit.js';
 import { createSqliteClientStore } from './clients.js';
 import { createSqliteAuthorizationCodeStore } from './codes.js';
 import { createSqliteConsentStore } from './consents.js';
@@ -100,6 +101,7 @@ export function createSqliteStores(options: SqliteStoresOptions): Stores {
       signingKeys: createSqliteSigningKeyStore(db),
       ephemeral: createSqliteEphemeralStore(db),
       counters: createSqliteCounterStore(db),
+      audit: createSqliteAuditStore(db),
       async close() {
         if (owned && db.open) db.close();
       },

@@ -231,6 +231,40 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       END;
     `,
   },
+  {
+    version: 6,
+    name: 'operators: roles, client approval, listings, audit log',
+    // Users stored before get no roles (the column's default) and clients no approval: ADD COLUMN keeps
+    // both cheap on a large table. The listings of every session, grant and client page by (created_at,
+    // id), which each index serves in order. The audit log is read by time, by subject and time, and by
+    // type (exact or a prefix range) and time; each of those indexes ends in (at, id) so a page is one
+    // index range in either direction, and retention deletes a prefix of the time index.
+    sql: `
+      ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(roles) AND json_type(roles) = 'array');
+      ALTER TABLE clients ADD COLUMN approved_at INTEGER;
+
+      CREATE INDEX sessions_created_at_idx ON sessions (created_at, id);
+      CREATE INDEX grants_created_at_idx ON grants (created_at, id);
+      CREATE INDEX clients_created_at_idx ON clients (created_at, client_id);
+
+      CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY NOT NULL,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        outcome TEXT,
+        subject TEXT,
+        principal TEXT,
+        client_id TEXT,
+        request_id TEXT,
+        ip TEXT,
+        event TEXT NOT NULL CHECK (json_valid(event) AND json_type(event) = 'object')
+      ) STRICT;
+      CREATE INDEX audit_log_at_idx ON audit_log (at, id);
+      CREATE INDEX audit_log_subject_idx ON audit_log (subject, at, id) WHERE subject IS NOT NULL;
+      CREATE INDEX audit_log_type_idx ON audit_log (type, at, id);
+    `,
+  },
 ];
 
 function assertWellFormed(migrations: readonly SqliteMigration[]): void {
@@ -268,7 +302,7 @@ function schemaVersion(db: Database.Database): number | undefined {
  *
  * @example
  * ```ts
- * const applied = migrateSqlite(db); // [1, 2, 3, 4, 5] on a new file, [] afterwards
+ * const applied = migrateSqlite(db); // [1, 2, …, 6] on a new file, [] afterwards
  * ```
  */
 export function migrateSqlite(

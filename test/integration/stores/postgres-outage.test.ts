@@ -54,6 +54,7 @@ describe.skipIf(!POSTGRES_SERVER_AVAILABLE)('PostgreSQL stores through an outage
       createdAt: T0,
       updatedAt: T0,
       credentialsChangedAt: T0,
+      roles: [],
     };
     const limiter = stores.rateLimiter({ points: 100, durationSeconds: 60, keyPrefix: 'outage' });
     expect(await stores.users.create(user)).toBe(true);

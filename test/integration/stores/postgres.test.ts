@@ -10,6 +10,8 @@ import {
   POSTGRES_MIGRATIONS,
 } from '../../../src/stores/postgres/index.js';
 import { storeError } from '../../../src/stores/postgres/store-error.js';
+import { qualifiedTables } from '../../../src/stores/postgres/tables.js';
+import { auditLateralSql, auditSelectSql } from '../../../src/stores/sql-audit.js';
 import { POSTGRES_URL } from '../../contract/engines.js';
 import { freePort } from '../../helpers/late-server.js';
 import { eventually } from '../../helpers/wait.js';
@@ -24,6 +26,7 @@ const HOUR = 3_600_000;
 const FAIL_FAST_MS = 5_000;
 /** What the migrations create, besides the migrations table itself. */
 const TABLES = [
+  'audit_log',
   'authorization_codes',
   'clients',
   'consents',
@@ -199,6 +202,7 @@ describe.skipIf(POSTGRES_URL === undefined)('PostgreSQL stores beyond the contra
         createdAt: T0,
         updatedAt: T0,
         credentialsChangedAt: T0,
+        roles: [],
       });
       expect((await second?.users.findByUsername('alice'))?.id).toBe('u1');
     });
@@ -221,6 +225,114 @@ describe.skipIf(POSTGRES_URL === undefined)('PostgreSQL stores beyond the contra
       });
       await expect(createPostgresStores({ url, schema, max: 1 })).rejects.toSatisfy(isUnavailable);
       expect(await versionsOf(schema)).toHaveLength(POSTGRES_MIGRATIONS.length + 1);
+    });
+
+    it('upgrade a version 2 schema keeping its rows: users get no roles, clients no approval', async () => {
+      const schema = freshSchema();
+      const migrating = pool();
+      expect(await migratePostgres(migrating, schema, POSTGRES_MIGRATIONS.slice(0, 2))).toEqual([1, 2]);
+      const s = pg.escapeIdentifier(schema);
+      await admin.query(
+        `INSERT INTO ${s}.users (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
+           credentials_changed_at) VALUES ('u1', 'alice', NULL, 'Alice', 'h', $1, $2, NULL, $2)`,
+        [T0, T0 + HOUR],
+      );
+      await admin.query(
+        `INSERT INTO ${s}.clients (client_id, secret_hash, token_endpoint_auth_method, redirect_uris, grant_types,
+           response_types, application_type, client_name, client_uri, logo_uri, scope, metadata, created_at,
+           expires_at)
+         VALUES ('c1', NULL, 'none', '["http://127.0.0.1/cb"]', '["authorization_code"]', '["code"]', 'native',
+           NULL, NULL, NULL, NULL, '{}', $1, NULL)`,
+        [T0],
+      );
+
+      expect(await migratePostgres(migrating, schema)).toEqual(
+        POSTGRES_MIGRATIONS.slice(2).map((migration) => migration.version),
+      );
+
+      const stores = await open(schema);
+      const alice = {
+        id: 'u1',
+        username: 'alice',
+        name: 'Alice',
+        passwordHash: 'h',
+        createdAt: T0,
+        updatedAt: T0 + HOUR,
+        credentialsChangedAt: T0 + HOUR,
+        roles: [],
+      };
+      expect(await stores.users.get('u1')).toStrictEqual(alice);
+      expect(await stores.users.setRoles('u1', ['admin'], T0 + 2 * HOUR)).toStrictEqual({
+        ...alice,
+        roles: ['admin'],
+        updatedAt: T0 + 2 * HOUR,
+      });
+      const client = await stores.clients.get('c1', T0);
+      expect(client).not.toHaveProperty('approvedAt');
+      expect(await stores.clients.list(T0, { limit: 5 })).toStrictEqual([client]);
+      expect(await tablesOf(schema)).toEqual(TABLES);
+    });
+
+    it('give every audit query shape and listing an index range (no sequential scan)', async () => {
+      const schema = freshSchema();
+      await open(schema);
+      const t = qualifiedTables(schema);
+      const client = await admin.connect();
+      try {
+        await client.query('BEGIN');
+        // On an empty table any plan is cheap; this asks whether an index can serve the query, in order, at
+        // all: with scans, bitmaps and sorts priced out, a plan keeps one only when nothing else can.
+        await client.query('SET LOCAL enable_seqscan = off');
+        await client.query('SET LOCAL enable_bitmapscan = off');
+        await client.query('SET LOCAL enable_sort = off');
+        const plan = async (sql: string, values: unknown[]): Promise<string> =>
+          (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, values)).rows
+            .map((row) => row['QUERY PLAN'])
+            .join('\n');
+        const audit = (query: Parameters<typeof auditSelectSql>[1], merge = false): Promise<string> => {
+          const values: unknown[] = [];
+          const bind = (value: string | number): string => {
+            values.push(value);
+            return `$${values.length}`;
+          };
+          return plan(
+            merge ? auditLateralSql(t.auditLog, query, bind) : auditSelectSql(t.auditLog, query, bind),
+            values,
+          );
+        };
+        const after = { at: T0, id: '0001767225600000-x' };
+        const ordered = [
+          await audit({ order: 'desc', limit: 50 }),
+          await audit({ order: 'asc', limit: 50, since: T0, until: T0 + HOUR }),
+          await audit({ order: 'asc', limit: 50, after }),
+          await audit({ order: 'desc', limit: 50, subject: 'u1' }),
+          await audit({ order: 'asc', limit: 50, subject: 'u1', since: T0, after }),
+          await audit({ order: 'desc', limit: 50, type: 'login' }),
+          await audit({ order: 'asc', limit: 50, type: 'login', after }),
+          await plan(
+            `SELECT * FROM ${t.sessions} WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT 5`,
+            [T0, 'a'],
+          ),
+          await plan(
+            `SELECT * FROM ${t.grants} WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT 5`,
+            [T0, 'a'],
+          ),
+          await plan(
+            `SELECT * FROM ${t.clients} WHERE (created_at, client_id) > ($1, $2) ORDER BY created_at, client_id LIMIT 5`,
+            [T0, 'a'],
+          ),
+        ];
+        for (const detail of ordered) {
+          expect(detail).toMatch(/Index Scan/);
+          expect(detail).not.toMatch(/Seq Scan|Sort/);
+        }
+        const merged = await audit({ order: 'desc', limit: 50, type: 'oauth.token.', until: T0 }, true);
+        expect(merged).toMatch(/audit_log_type_idx/);
+        expect(merged).not.toMatch(/Seq Scan/);
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
     });
 
     it('are skipped with migrate: false, which creates nothing', async () => {

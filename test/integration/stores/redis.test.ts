@@ -161,6 +161,7 @@ describe.skipIf(REDIS_URL === undefined)('Redis stores beyond the contracts', ()
       createdAt: T0,
       updatedAt: T0,
       credentialsChangedAt: T0,
+      roles: [],
     });
     const registration = {
       tokenEndpointAuthMethod: 'none',
@@ -196,6 +197,9 @@ describe.skipIf(REDIS_URL === undefined)('Redis stores beyond the contracts', ()
     expect(forever.sort()).toEqual(
       [
         'client:client-forever',
+        'clients:by-creation',
+        'clients:by-expiry',
+        'indexes:by-creation',
         'revocations:watermark',
         'upstream-token:idp%23alice:corp',
         'user:user-1',
@@ -227,6 +231,10 @@ describe.skipIf(REDIS_URL === undefined)('Redis stores beyond the contracts', ()
     expect(ttls.get('sessions:by-deadline')).toBeGreaterThanOrEqual(
       (ttls.get(`session:${session.id}`) as number) - ELAPSED_MS,
     );
+    expect(ttls.get('grants:by-creation')).toBeGreaterThanOrEqual(grantTtl - ELAPSED_MS);
+    expect(ttls.get('sessions:by-creation')).toBeGreaterThanOrEqual(
+      (ttls.get(`session:${session.id}`) as number) - ELAPSED_MS,
+    );
     expect(ttls.get('rate-limit:ws-connect-user:alice')).toBeGreaterThan(0);
   });
 
@@ -250,7 +258,125 @@ describe.skipIf(REDIS_URL === undefined)('Redis stores beyond the contracts', ()
     expect(await stores.grants.deleteExpired(T0 + DAY, 10)).toBe(1);
     expect(await stores.consents.deleteByPrincipal('local#bob')).toBe(1);
 
-    expect([...(await ttlsUnder(await admin(), prefix)).keys()]).toEqual([]);
+    // Only the marker that the creation indexes were built stays.
+    expect([...(await ttlsUnder(await admin(), prefix)).keys()]).toEqual(['indexes:by-creation']);
+  });
+
+  it('retention removes audit entries from the log and from every index, leaving no key behind', async () => {
+    const prefix = uniqueRedisPrefix();
+    const stores = await open(prefix);
+    const entry = (at: number, type: string, subject?: string) => ({
+      id: `${String(at).padStart(13, '0')}-${randomUUID()}`,
+      at,
+      type,
+      ...(subject === undefined ? {} : { subject }),
+      event: { type },
+    });
+    const old = [
+      entry(T0, 'login', 'alice'),
+      entry(T0 + 1, 'oauth.token.issued', 'bob'),
+      entry(T0 + 2, 'keys.rotated'),
+    ];
+    const recent = [entry(T0 + HOUR, 'login', 'carol'), entry(T0 + HOUR + 1, 'oauth.token.issued')];
+    await stores.audit.append([...old, ...recent]);
+    const client = await admin();
+    expect([...(await ttlsUnder(client, `${prefix}audits:`)).keys()].sort()).toEqual([
+      'by-subject:alice',
+      'by-subject:bob',
+      'by-subject:carol',
+      'by-time',
+      'by-type:keys.rotated',
+      'by-type:login',
+      'by-type:oauth.token.issued',
+      'entries',
+      'types',
+    ]);
+
+    expect(await stores.audit.deleteBefore(T0 + HOUR, 100)).toBe(3);
+
+    // Every index of an old entry went with it; a type with no entries left leaves the set of types.
+    expect([...(await ttlsUnder(client, `${prefix}audits:`)).keys()].sort()).toEqual([
+      'by-subject:carol',
+      'by-time',
+      'by-type:login',
+      'by-type:oauth.token.issued',
+      'entries',
+      'types',
+    ]);
+    expect((await client.smembers(`${prefix}audits:types`)).sort()).toEqual(['login', 'oauth.token.issued']);
+    expect(await client.hlen(`${prefix}audits:entries`)).toBe(2);
+    expect(await client.zcard(`${prefix}audits:by-type:login`)).toBe(1);
+    expect(await stores.audit.query({ order: 'asc', limit: 10, type: 'oauth.' })).toHaveLength(1);
+
+    expect(await stores.audit.deleteBefore(T0 + DAY, 100)).toBe(2);
+    expect([...(await ttlsUnder(client, `${prefix}audits:`)).keys()]).toEqual([]);
+  });
+
+  it('reads a user stored before roles existed with no roles, and gives it roles', async () => {
+    const prefix = uniqueRedisPrefix();
+    const stores = await open(prefix);
+    const client = await admin();
+    // A user hash as the adapter wrote it before roles: no `roles` field.
+    await client.hset(`${prefix}user:usr-old`, {
+      id: 'usr-old',
+      username: 'old',
+      passwordHash: '$argon2id$x',
+      createdAt: String(T0),
+      updatedAt: String(T0),
+      credentialsChangedAt: String(T0),
+    });
+    await client.hset(`${prefix}users:by-name`, 'old', 'usr-old');
+
+    expect(await stores.users.findByUsername('old')).toStrictEqual({
+      id: 'usr-old',
+      username: 'old',
+      passwordHash: '$argon2id$x',
+      createdAt: T0,
+      updatedAt: T0,
+      credentialsChangedAt: T0,
+      roles: [],
+    });
+    expect((await stores.users.setRoles('usr-old', ['admin'], T0 + 1))?.roles).toEqual(['admin']);
+    expect((await stores.users.list())[0]?.roles).toEqual(['admin']);
+  });
+
+  it('lists sessions, grants and clients stored before the creation indexes, once reopened', async () => {
+    const prefix = uniqueRedisPrefix();
+    const first = await open(prefix);
+    const session = sessionRecord();
+    const grant = grantRecord();
+    const registration = {
+      clientId: 'client-old',
+      tokenEndpointAuthMethod: 'none',
+      redirectUris: ['http://127.0.0.1/cb'],
+      grantTypes: ['authorization_code'],
+      responseTypes: ['code'],
+      applicationType: 'native',
+      metadata: {},
+      createdAt: T0,
+      expiresAt: T0 + DAY,
+    } as const;
+    await first.sessions.create(session, { max: 5 }, T0);
+    await first.grants.create(grant, 'rt-old');
+    await first.clients.create(registration);
+    await first.close();
+    // What an older Gatehouse left: the records, without the creation indexes or the marker.
+    const client = await admin();
+    await client.del(
+      `${prefix}sessions:by-creation`,
+      `${prefix}grants:by-creation`,
+      `${prefix}clients:by-creation`,
+      `${prefix}clients:by-expiry`,
+      `${prefix}indexes:by-creation`,
+    );
+
+    const reopened = await open(prefix);
+
+    expect(await reopened.sessions.list(T0, { limit: 10 })).toStrictEqual([session]);
+    expect(await reopened.grants.list(T0, { limit: 10 })).toStrictEqual([grant]);
+    expect(await reopened.clients.list(T0, { limit: 10 })).toStrictEqual([registration]);
+    expect(await client.zscore(`${prefix}clients:by-expiry`, 'client-old')).toBe(String(T0 + DAY));
+    expect(await client.exists(`${prefix}indexes:by-creation`)).toBe(1);
   });
 
   it('keeps two stores on different prefixes of one database apart', async () => {
@@ -263,6 +389,7 @@ describe.skipIf(REDIS_URL === undefined)('Redis stores beyond the contracts', ()
       createdAt: T0,
       updatedAt: T0,
       credentialsChangedAt: T0,
+      roles: [],
     };
     const session = sessionRecord();
 

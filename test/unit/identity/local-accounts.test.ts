@@ -69,6 +69,7 @@ describe('createLocalAccounts: managing accounts', () => {
       name: 'Alice Liddell',
       createdAt: clock.now(),
       updatedAt: clock.now(),
+      roles: [],
     });
     expect(alice).not.toHaveProperty('passwordHash');
     const bob = await accounts.add({ username: 'bob', password: 'another fine password' });

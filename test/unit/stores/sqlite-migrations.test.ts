@@ -5,6 +5,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../../src/errors/gatehouse-error.js';
+import type { AuditQuery } from '../../../src/stores/ports.js';
+import {
+  auditMergeSql,
+  auditSelectSql,
+  auditTypesSql,
+  needsTypeMerge,
+} from '../../../src/stores/sql-audit.js';
 import { createSqliteStores } from '../../../src/stores/sqlite/index.js';
 import { migrateSqlite, SQLITE_MIGRATIONS } from '../../../src/stores/sqlite/migrations.js';
 
@@ -213,6 +220,7 @@ describe('SQLite migrations', () => {
           createdAt: T0,
           updatedAt: T0 + HOUR_MS,
           credentialsChangedAt: T0 + HOUR_MS,
+          roles: [],
         };
         expect(await stores.users.findByUsername('alice')).toStrictEqual(expected);
         // The username stays unique after the rebuild.
@@ -236,5 +244,144 @@ describe('SQLite migrations', () => {
         await stores.close();
       }
     });
+  });
+
+  const HOUR_MS = 3_600_000;
+
+  describe('upgrading a version 5 file', () => {
+    /** A file at schema version 5 holding rows written by the code of that time. */
+    function versionFiveFile(): void {
+      const db = new Database(path);
+      try {
+        migrateSqlite(db, SQLITE_MIGRATIONS.slice(0, 5));
+        db.prepare(
+          `INSERT INTO users (id, username, email, name, password_hash, created_at, updated_at, disabled_at,
+             credentials_changed_at) VALUES ('usr-1', 'alice', 'alice@example.test', NULL, '$argon2id$h', ?, ?, ?, ?)`,
+        ).run(T0, T0 + 2 * HOUR_MS, T0 + 2 * HOUR_MS, T0 + HOUR_MS);
+        db.prepare(
+          `INSERT INTO clients (client_id, secret_hash, token_endpoint_auth_method, redirect_uris, grant_types,
+             response_types, application_type, client_name, client_uri, logo_uri, scope, metadata, created_at,
+             expires_at)
+           VALUES ('client-1', NULL, 'none', '["http://127.0.0.1/cb"]', '["authorization_code"]', '["code"]',
+             'native', 'CLI', NULL, NULL, NULL, '{"client_name":"CLI"}', ?, NULL)`,
+        ).run(T0);
+        db.prepare(
+          `INSERT INTO sessions (id, principal_key, kind, created_at, last_seen_at, idle_timeout_ms,
+             idle_expires_at, absolute_expires_at, version, data)
+           VALUES ('sess-1', 'local#usr-1', 'websocket', ?, ?, ?, ?, ?, 1, '{}')`,
+        ).run(T0, T0, HOUR_MS, T0 + HOUR_MS, T0 + 8 * HOUR_MS);
+      } finally {
+        db.close();
+      }
+    }
+
+    it('applies only migration 6 and keeps users (with no roles), clients (unapproved) and sessions', async () => {
+      versionFiveFile();
+      const db = new Database(path);
+      try {
+        expect(migrateSqlite(db)).toEqual([6]);
+      } finally {
+        db.close();
+      }
+      const stores = createSqliteStores({ path });
+      try {
+        const user = {
+          id: 'usr-1',
+          username: 'alice',
+          email: 'alice@example.test',
+          passwordHash: '$argon2id$h',
+          createdAt: T0,
+          updatedAt: T0 + 2 * HOUR_MS,
+          disabledAt: T0 + 2 * HOUR_MS,
+          credentialsChangedAt: T0 + HOUR_MS,
+          roles: [],
+        };
+        expect(await stores.users.get('usr-1')).toStrictEqual(user);
+        expect(await stores.users.setRoles('usr-1', ['admin'], T0 + 3 * HOUR_MS)).toStrictEqual({
+          ...user,
+          roles: ['admin'],
+          updatedAt: T0 + 3 * HOUR_MS,
+        });
+        const client = await stores.clients.get('client-1', T0);
+        expect(client).toStrictEqual({
+          clientId: 'client-1',
+          tokenEndpointAuthMethod: 'none',
+          redirectUris: ['http://127.0.0.1/cb'],
+          grantTypes: ['authorization_code'],
+          responseTypes: ['code'],
+          applicationType: 'native',
+          clientName: 'CLI',
+          metadata: { client_name: 'CLI' },
+          createdAt: T0,
+        });
+        expect(await stores.clients.list(T0, { limit: 10 })).toStrictEqual([client]);
+        expect((await stores.sessions.list(T0, { limit: 10 })).map((session) => session.id)).toEqual([
+          'sess-1',
+        ]);
+        expect(await stores.audit.query({ order: 'asc', limit: 10 })).toEqual([]);
+      } finally {
+        await stores.close();
+      }
+    });
+  });
+
+  it('answers every shape of audit query and each listing from an index, never a scan of the table', () => {
+    const db = new Database(':memory:');
+    try {
+      migrateSqlite(db);
+      const plan = (sql: string, values: Record<string, string | number> = {}): string =>
+        db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(values)
+          .map((row) => (row as { detail: string }).detail)
+          .join('; ');
+      const audit = (query: AuditQuery): string => {
+        const values: Record<string, string | number> = {};
+        const bind = (value: string | number): string => {
+          const name = `p${Object.keys(values).length}`;
+          values[name] = value;
+          return `@${name}`;
+        };
+        const sql = needsTypeMerge(query)
+          ? auditMergeSql('audit_log', query, ['oauth.token.issued', 'oauth.token.revoked'], bind)
+          : auditSelectSql('audit_log', query, bind);
+        return plan(sql, values);
+      };
+      const after = { at: T0, id: '0001767225600000-x' };
+      const shapes = [
+        audit({ order: 'desc', limit: 50 }),
+        audit({ order: 'asc', limit: 50, since: T0, until: T0 + HOUR_MS }),
+        audit({ order: 'asc', limit: 50, after }),
+        audit({ order: 'desc', limit: 50, subject: 'usr-1' }),
+        audit({ order: 'asc', limit: 50, subject: 'usr-1', since: T0, after }),
+        audit({ order: 'desc', limit: 50, type: 'login' }),
+        audit({ order: 'desc', limit: 50, type: 'oauth.token.', until: T0 }),
+        audit({ order: 'asc', limit: 50, type: 'oauth.token.', after }),
+        audit({ order: 'asc', limit: 50, type: 'login', after }),
+        plan(
+          auditTypesSql('audit_log', 'oauth.', (value) =>
+            typeof value === 'number' ? String(value) : `'${value}'`,
+          ),
+        ),
+        plan(
+          'DELETE FROM audit_log WHERE rowid IN (SELECT rowid FROM audit_log WHERE at < 5 ORDER BY at, id LIMIT 5)',
+        ),
+        plan("SELECT * FROM sessions WHERE (created_at, id) > (1, 'a') ORDER BY created_at, id LIMIT 5"),
+        plan("SELECT * FROM grants WHERE (created_at, id) > (1, 'a') ORDER BY created_at, id LIMIT 5"),
+        plan(
+          "SELECT * FROM clients WHERE (created_at, client_id) > (1, 'a') ORDER BY created_at, client_id LIMIT 5",
+        ),
+      ];
+      for (const detail of shapes) {
+        expect(detail).toMatch(/USING (COVERING )?INDEX/);
+        // No read of a whole table: every access to a table goes through an index.
+        expect(detail).not.toMatch(/SCAN (audit_log|sessions|grants|clients)(?! USING)/);
+        // A merge of per-type ranges sorts each part's rows (at most the limit); nothing else sorts.
+        if (!detail.startsWith('MERGE')) expect(detail).not.toMatch(/USE TEMP B-TREE/);
+        else expect(detail).toMatch(/audit_log_type_idx \(type=\?/);
+      }
+    } finally {
+      db.close();
+    }
   });
 });
