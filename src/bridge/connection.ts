@@ -12,7 +12,9 @@ import type { UpstreamFailureReason } from '../errors/gatehouse-error.js';
 import { principalKey } from '../identity/principal.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
+import { disabledTracing } from '../ops/tracing.js';
 import type { CallAnswer, CallContext, CallTransport, InterceptorChain } from './interceptors.js';
+import { type RequestTrace, traceRequest } from './request-trace.js';
 import {
   closeUpstream,
   credentialsExpireAt,
@@ -62,6 +64,7 @@ interface Pending {
   readonly request: JSONRPCRequest;
   readonly call: CallContext;
   readonly deadline: NodeJS.Timeout | undefined;
+  readonly trace: RequestTrace;
 }
 
 /** Gatehouse's own request waiting for the upstream: answered, or failed with why it never will be. */
@@ -130,6 +133,10 @@ export class UpstreamConnection {
     return connection;
   }
 
+  private tracing() {
+    return this.options.connector.tracing ?? disabledTracing;
+  }
+
   /** When the brokered credentials the upstream runs with expire (epoch ms), if it has any. */
   credentialsExpireAt(): number | undefined {
     return credentialsExpireAt(this.upstream);
@@ -165,17 +172,25 @@ export class UpstreamConnection {
   ): Promise<{ readonly sent: Promise<void> }> {
     const done = { sent: Promise.resolve() };
     if (this.closed) return done;
+    let trace: RequestTrace | undefined;
+    let outgoing = message;
     if (isJSONRPCRequest(message)) {
       const context: CallContext = {
         ...call,
         sessionId: this.options.identity.sessionId,
         transport: this.options.transport,
       };
-      const answered = await this.options.chain.request(message, context);
+      trace = traceRequest(this.tracing(), message, context, this.options.connector.kind);
+      const chain = this.options.chain;
+      const answered = await trace.run(() => chain.request(message, context));
       if (answered !== undefined) {
+        trace.end(answered);
         this.options.deliver(toMessage(message.id, answered), message.id);
         return done;
       }
+      trace.forward();
+      const params = trace.params(message.params);
+      if (params !== message.params) outgoing = { ...message, params };
       const timeoutMs = this.options.timeouts.requestMs;
       const deadline =
         timeoutMs === undefined
@@ -184,7 +199,7 @@ export class UpstreamConnection {
               () => this.answerWithError(message.id, upstreamRpcError('upstream_timeout')),
               timeoutMs,
             );
-      this.pending.set(message.id, { request: message, call: context, deadline });
+      this.pending.set(message.id, { request: message, call: context, deadline, trace });
     }
     // An HTTP upstream's answer stream that ends without the answer will never bring it.
     const streamEnded = isJSONRPCRequest(message)
@@ -196,7 +211,8 @@ export class UpstreamConnection {
           },
         }
       : undefined;
-    const sent = this.upstream.send(message, streamEnded).catch((error: unknown) => {
+    const send = () => this.upstream.send(outgoing, streamEnded);
+    const sent = (trace === undefined ? send() : trace.sending(send)).catch((error: unknown) => {
       const reason = upstreamFailureReason(error, false, this.options.connector.kind);
       this.options.logger.warn(
         { err: error, sessionId: this.options.identity.sessionId, reason },
@@ -221,13 +237,24 @@ export class UpstreamConnection {
       sessionId: this.options.identity.sessionId,
       transport: this.options.transport,
     };
-    const answered = await this.options.chain.request(request, context);
-    if (answered !== undefined) return toMessage(request.id, answered);
+    const trace = traceRequest(this.tracing(), request, context, this.options.connector.kind);
+    const chain = this.options.chain;
+    const answered = await trace.run(() => chain.request(request, context));
+    if (answered !== undefined) {
+      trace.end(answered);
+      return toMessage(request.id, answered);
+    }
     try {
       if (this.closed) throw new UpstreamExitedError('the upstream exited');
-      const answer = await this.internalRequest(request, this.options.timeouts.startMs);
-      return toMessage(request.id, this.options.chain.response(request, toAnswer(answer), context));
+      trace.forward();
+      const params = trace.params(request.params);
+      const outgoing = params === request.params ? request : { ...request, params };
+      const answer = await trace.sending(() => this.internalRequest(outgoing, this.options.timeouts.startMs));
+      const final = chain.response(request, toAnswer(answer), context);
+      trace.end(final);
+      return toMessage(request.id, final);
     } catch (error) {
+      trace.end({ failure: error });
       throw this.failure(error, true);
     }
   }
@@ -244,7 +271,10 @@ export class UpstreamConnection {
     this.upstream.onclose = undefined;
     this.upstream.onmessage = undefined;
     this.failInternal(new UpstreamExitedError('the connection was closed'));
-    for (const pending of this.pending.values()) clearTimeout(pending.deadline);
+    for (const pending of this.pending.values()) {
+      clearTimeout(pending.deadline);
+      pending.trace.end({ failure: 'connection_closed' });
+    }
     await closeUpstream(this.upstream, this.options.logger);
   }
 
@@ -268,6 +298,7 @@ export class UpstreamConnection {
       this.pending.delete(id);
       clearTimeout(pending.deadline);
       const answer = this.options.chain.response(pending.request, toAnswer(message), pending.call);
+      pending.trace.end(answer);
       this.options.deliver(toMessage(id, answer), id);
       return;
     }
@@ -280,6 +311,7 @@ export class UpstreamConnection {
     if (pending === undefined) return;
     clearTimeout(pending.deadline);
     const answer = this.options.chain.response(pending.request, { error }, pending.call);
+    pending.trace.end(answer);
     this.options.deliver(toMessage(id, answer), id);
   }
 

@@ -14,8 +14,10 @@ import { type Principal, principalKey } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
+import { disabledTracing } from '../ops/tracing.js';
 import { type UpstreamTimeouts, withDeadline } from './connection.js';
 import type { CallAnswer, CallContext, InterceptorChain } from './interceptors.js';
+import { type RequestTrace, traceRequest } from './request-trace.js';
 import { credentialsExpired, type UpstreamConnector } from './upstream.js';
 import {
   describeUpstreamFailure,
@@ -222,23 +224,34 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
         sessionId: undefined,
         transport: 'stateless',
       };
-      server.fallbackRequestHandler = async (request: JSONRPCRequest, requestCtx) => {
-        const answer =
-          (await chain.request(request, call)) ??
-          chain.response(
-            request,
-            await forward(
-              upstream,
-              request,
-              requestCtx.mcpReq.signal,
-              options.timeouts.requestMs,
-              connector.kind,
-            ),
-            call,
-          );
-        if ('error' in answer)
-          throw new ProtocolError(answer.error.code, answer.error.message, answer.error.data);
-        return answer.result as z.infer<typeof anyResult>;
+      server.fallbackRequestHandler = (request: JSONRPCRequest, requestCtx) => {
+        const trace = traceRequest(connector.tracing ?? disabledTracing, request, call, connector.kind);
+        return trace.run(async () => {
+          let answer: CallAnswer;
+          try {
+            answer =
+              (await chain.request(request, call)) ??
+              chain.response(
+                request,
+                await forward(
+                  upstream,
+                  request,
+                  trace,
+                  requestCtx.mcpReq.signal,
+                  options.timeouts.requestMs,
+                  connector.kind,
+                ),
+                call,
+              );
+          } catch (error) {
+            trace.end({ failure: error });
+            throw error;
+          }
+          trace.end(answer);
+          if ('error' in answer)
+            throw new ProtocolError(answer.error.code, answer.error.message, answer.error.data);
+          return answer.result as z.infer<typeof anyResult>;
+        });
       };
       server.onclose = () => release(principal, pooled);
       return server;
@@ -298,15 +311,19 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
 async function forward(
   upstream: Client,
   request: JSONRPCRequest,
+  trace: RequestTrace,
   signal: AbortSignal,
   timeoutMs: number | undefined,
   kind: UpstreamConnector['kind'],
 ): Promise<CallAnswer> {
   try {
-    const result = await upstream.request(
-      { method: request.method, params: withoutEnvelope(request.params) },
-      anyResult,
-      { signal, ...(timeoutMs !== undefined && { timeout: timeoutMs }) },
+    trace.forward();
+    const params = trace.params(withoutEnvelope(request.params));
+    const result = await trace.sending(() =>
+      upstream.request({ method: request.method, params }, anyResult, {
+        signal,
+        ...(timeoutMs !== undefined && { timeout: timeoutMs }),
+      }),
     );
     return { result };
   } catch (error) {

@@ -7,6 +7,7 @@ import { createAudienceTokenMinter } from '../downstream/minted-token.js';
 import type { Principal } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { Logger } from '../ops/logger.js';
+import { disabledTracing, type Tracing, withTraceHeaders } from '../ops/tracing.js';
 import type { TokenSigner } from '../tokens/sign.js';
 
 /**
@@ -33,6 +34,8 @@ export interface UpstreamConnector {
   open(identity: UpstreamIdentity): Transport;
   /** A non-secret description for logs and diagnostics. */
   describe(): string;
+  /** Traces requests to the upstream (see `request-trace.ts`); absent: off. */
+  readonly tracing?: Tracing | undefined;
 }
 
 export function createUpstreamConnector(deps: {
@@ -45,10 +48,13 @@ export function createUpstreamConnector(deps: {
    * credentials are known, with their `env` in its environment (see {@link credentialsExpired}).
    */
   credentials?: CredentialCache;
+  /** With tracing on, requests carry the trace context (`_meta.traceparent`; HTTP headers too). */
+  tracing?: Tracing;
 }): UpstreamConnector {
   const { upstream } = deps;
-  if (upstream.kind === 'http') return httpConnector(upstream, deps.signer, deps.clock);
-  const stdio = stdioConnector(upstream, deps.logger);
+  const tracing = deps.tracing ?? disabledTracing;
+  if (upstream.kind === 'http') return httpConnector(upstream, deps.signer, deps.clock, tracing);
+  const stdio = { ...stdioConnector(upstream, deps.logger), tracing };
   const { credentials } = deps;
   if (credentials === undefined) return stdio;
   return {
@@ -187,11 +193,18 @@ function httpConnector(
   config: HttpUpstreamConfig,
   signer: IdentityTokenSigner,
   clock: Clock,
+  tracing: Tracing,
 ): UpstreamConnector {
   const audience = config.audience ?? config.url;
   const minter = createAudienceTokenMinter({ signer, clock });
+  // Each request carries the trace context active when it is sent (the upstream request's span).
+  const tracedFetch = tracing.enabled
+    ? (url: string | URL, init?: RequestInit) =>
+        fetch(url, { ...init, headers: withTraceHeaders(tracing, init?.headers) })
+    : undefined;
   return {
     kind: 'http',
+    tracing,
     describe: () => `http: ${config.url}`,
     open(identity) {
       const { sessionId } = identity;
@@ -214,6 +227,7 @@ function httpConnector(
       return new StreamableHTTPClientTransport(new URL(config.url), {
         authProvider: { token },
         requestInit: { headers: config.headers },
+        ...(tracedFetch !== undefined && { fetch: tracedFetch }),
       });
     },
   };

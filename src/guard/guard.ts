@@ -6,6 +6,8 @@ import { addressLimitKey } from '../net/client-address.js';
 import { clientAddressOf, type GatehouseEnv } from '../net/request-context.js';
 import type { EventBus } from '../ops/events.js';
 import { spendPoint } from '../ops/limit.js';
+import type { Logger } from '../ops/logger.js';
+import { disabledTracing, type Tracing } from '../ops/tracing.js';
 import type { RateLimiter } from '../stores/ports.js';
 import type { RevocationList } from '../tokens/revocation.js';
 import { type Authenticated, authenticate, type BearerVerifier } from './bearer.js';
@@ -36,6 +38,10 @@ export interface GuardOptions {
   readonly events: EventBus;
   /** Request limits (`limits.*`), each shared by the instances on the store; absent ones are off. */
   readonly limits?: GuardLimits | undefined;
+  /** Where the auth path (verifier, verification cache hit or miss) is logged, at debug level. */
+  readonly logger?: Logger | undefined;
+  /** One span per check (`guard admit`, `guard authenticate`), a child of the request's. Default: off. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /**
@@ -108,6 +114,7 @@ export function createGuard(options: GuardOptions): Guard {
   const { verifier, revocations, events } = options;
   const isOriginAllowed = createOriginPolicy(options.allowedOrigins);
   const requiredScopes = [...options.requiredScopes];
+  const tracing = options.tracing ?? disabledTracing;
 
   const checked = withRevocation(verifier, revocations, options.isOwnToken);
 
@@ -151,7 +158,37 @@ export function createGuard(options: GuardOptions): Guard {
     if (refusal !== undefined) throw refusal;
   }
 
-  async function admit(request: GuardRequest): Promise<Authenticated> {
+  /** `check` in a `guard <step>` span naming the transport and, once known, the user (never the token). */
+  function traced(
+    step: string,
+    transport: GuardTransport,
+    check: () => Promise<Authenticated>,
+  ): Promise<Authenticated> {
+    if (!tracing.enabled) return check();
+    return tracing.inSpan(
+      `guard ${step}`,
+      { attributes: { 'gatehouse.transport': transport } },
+      async (span) => {
+        const admitted = await check();
+        span.setAttribute('enduser.id', admitted.principal.subject);
+        return admitted;
+      },
+    );
+  }
+
+  function admit(request: GuardRequest): Promise<Authenticated> {
+    if (!tracing.enabled) return admitUntraced(request);
+    return traced('admit', request.transport, () => admitUntraced(request));
+  }
+
+  function logVerified(admitted: Authenticated, transport: GuardTransport): void {
+    options.logger?.debug(
+      { verifier: admitted.principal.verifier, cache: admitted.cacheHit ? 'hit' : 'miss', transport },
+      'token verified',
+    );
+  }
+
+  async function admitUntraced(request: GuardRequest): Promise<Authenticated> {
     checkOrigin(request);
     const limits = options.limits;
     await spend(limits?.perAddress, 'requests-address', addressLimitKey(request.clientAddress), request);
@@ -162,6 +199,7 @@ export function createGuard(options: GuardOptions): Guard {
       throw refused(error, request);
     }
     const { principal } = admitted;
+    logVerified(admitted, request.transport);
     await spend(limits?.perUser, 'requests-user', principalKey(principal), request, principal);
     await spend(limits?.perClient, 'requests-client', principal.clientId, request, principal);
     return admitted;
@@ -170,12 +208,16 @@ export function createGuard(options: GuardOptions): Guard {
   return {
     admit,
     checkOrigin,
-    async authenticate(token, request) {
-      try {
-        return await authenticate(`Bearer ${token}`, checked, requiredScopes);
-      } catch (error) {
-        throw refused(error, request);
-      }
+    authenticate(token, request) {
+      return traced('authenticate', request.transport, async () => {
+        try {
+          const admitted = await authenticate(`Bearer ${token}`, checked, requiredScopes);
+          logVerified(admitted, request.transport);
+          return admitted;
+        } catch (error) {
+          throw refused(error, request);
+        }
+      });
     },
     middleware(transport) {
       return async (c, next) => {
