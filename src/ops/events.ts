@@ -48,7 +48,9 @@ export type SessionEndReason =
   /** Its upstream could not be started or reached. */
   | 'upstream_failed'
   /** The gateway is shutting down. */
-  | 'shutdown';
+  | 'shutdown'
+  /** An operator ended it (`gatehouse sessions end`, the admin API or console). */
+  | 'ended_by_operator';
 
 /** Everything Gatehouse reports: audit, metrics and tracing subscribe; nothing else logs these. */
 export type GatehouseEvent =
@@ -118,6 +120,28 @@ export type GatehouseEvent =
       readonly grants: number;
       readonly sessions: number;
       readonly consents: number;
+    }
+  | {
+      /** An operator acted through the admin API, the console or the `gatehouse` CLI: who did what to whom. */
+      readonly type: 'admin.action';
+      readonly outcome: 'success' | 'failure';
+      /** The stable code of a refused action (`ERR_USER_NOT_FOUND`, …). */
+      readonly error?: string;
+      /**
+       * Who acted: `local#<user id>` of an administrator, `admin-api-token` for `admin.apiToken`, or
+       * `cli:<operating-system user>` for a `gatehouse` command.
+       */
+      readonly actor: string;
+      /** The administrator's username, when a person acted. */
+      readonly actorName?: string;
+      /** `user.disable`, `user.signout`, `session.end`, `grant.revoke`, `client.approve`, `keys.rotate`, … */
+      readonly action: string;
+      /** What it was done to: a username, session id, grant id or client id; absent for `keys.rotate`. */
+      readonly target?: string;
+      /** `api`, `console` or `cli`. */
+      readonly via: 'api' | 'console' | 'cli';
+      readonly ip?: string;
+      readonly requestId?: string;
     };
 
 export type GatehouseEventType = GatehouseEvent['type'];
