@@ -1,23 +1,22 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import type { Command, CommanderError } from 'commander';
-import {
-  type AccountRevocation,
-  type AccountRevocationReason,
-  revokeAccountAccess,
-} from '../admin/accounts.js';
-import { gatewayUrls } from '../config/urls.js';
+import type { Command } from 'commander';
+import type { AccountRevocation } from '../admin/accounts.js';
+import type { AdminUser } from '../admin/service.js';
 import { GatehouseError, isGatehouseError } from '../errors/gatehouse-error.js';
-import {
-  createLocalAccounts,
-  type LocalAccount,
-  type LocalAccounts,
-  normalizeUsername,
-} from '../identity/local-accounts.js';
+import { normalizeUsername } from '../identity/local-accounts.js';
 import { checkPasswordPolicy } from '../identity/password.js';
-import { systemClock } from '../ops/clock.js';
-import { openStores } from '../stores/open.js';
-import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
+import {
+  commandGroup,
+  count,
+  formatTable,
+  type JsonFlags,
+  printJson,
+  UsageError,
+  withAdmin,
+  withConfigFlags,
+} from './admin-command.js';
+import type { CliConfigFlags } from './config-flags.js';
 
 interface PasswordFlags extends CliConfigFlags {
   passwordStdin?: boolean;
@@ -26,30 +25,18 @@ interface PasswordFlags extends CliConfigFlags {
 interface AddFlags extends PasswordFlags {
   email?: string;
   name?: string;
-}
-
-interface ListFlags extends CliConfigFlags {
-  json?: boolean;
+  admin?: boolean;
 }
 
 /** Longest stdin accepted by `--password-stdin`, in bytes; far above any password the policy allows. */
 const MAX_STDIN_BYTES = 64 * 1024;
-
-/** A mistake in how the command was called; exits 2. */
-class UsageError extends Error {}
 
 /**
  * `gatehouse users …`: manage the local accounts in the configured store. Exit codes: 0 done, 1 the
  * operation was refused (`ERR_USER_EXISTS`, `ERR_PASSWORD_POLICY`, …), 2 usage or configuration error.
  */
 export function registerUsers(program: Command): void {
-  const users = program
-    .command('users')
-    .description('manage local accounts (username and password sign-in)')
-    // commander's own usage errors (missing argument, unknown option) exit 1; these commands say 2.
-    .exitOverride((error: CommanderError) => {
-      process.exit(error.exitCode === 0 ? 0 : 2);
-    });
+  const users = commandGroup(program, 'users', 'manage local accounts (username and password sign-in)');
 
   withConfigFlags(
     users
@@ -58,21 +45,29 @@ export function registerUsers(program: Command): void {
       .argument('<username>', 'login name (case-insensitive)')
       .option('--email <email>', 'email address')
       .option('--name <name>', 'display name')
+      .option('--admin', 'let the account use the admin API and console')
       .option('--password-stdin', 'read the password from standard input instead of prompting'),
   ).action((username: string, flags: AddFlags) =>
-    withAccounts(flags, async ({ accounts }) => {
-      const normalized = normalizeUsername(username);
-      if ((await accounts.find(normalized)) !== undefined) {
-        throw new GatehouseError('ERR_USER_EXISTS', `the username "${normalized}" is taken`);
+    withAdmin(flags, async ({ service, acted }) => {
+      // Refused before the password is asked for: nobody types a password for nothing.
+      normalizeUsername(username);
+      const existing = await service.users.get(username).catch((error: unknown) => {
+        if (isGatehouseError(error, 'ERR_USER_NOT_FOUND')) return undefined;
+        throw error;
+      });
+      if (existing !== undefined) {
+        throw new GatehouseError('ERR_USER_EXISTS', `the username "${existing.username}" is taken`);
       }
       const password = await readNewPassword(flags);
-      const account = await accounts.add({
-        username: normalized,
+      const user = await service.users.add({
+        username,
         password,
-        ...(flags.email === undefined ? {} : { email: flags.email }),
-        ...(flags.name === undefined ? {} : { name: flags.name }),
+        ...(flags.email !== undefined && { email: flags.email }),
+        ...(flags.name !== undefined && { name: flags.name }),
+        ...(flags.admin === true && { admin: true }),
       });
-      process.stdout.write(`added user ${account.username} (${account.id})\n`);
+      acted('user.add', user.username);
+      process.stdout.write(`added ${user.admin ? 'admin' : 'user'} ${user.username} (${user.id})\n`);
     }),
   );
 
@@ -80,13 +75,12 @@ export function registerUsers(program: Command): void {
     users
       .command('list')
       .description('list accounts (never their passwords)')
-      .option('--json', 'print JSON instead of a table'),
-  ).action((flags: ListFlags) =>
-    withAccounts(flags, async ({ accounts }) => {
-      const list = await accounts.list();
-      process.stdout.write(
-        flags.json === true ? `${JSON.stringify(list.map(toJson), null, 2)}\n` : table(list),
-      );
+      .option('--json', 'print a JSON array instead of a table'),
+  ).action((flags: JsonFlags) =>
+    withAdmin(flags, async ({ service }) => {
+      const list = await service.users.list();
+      if (flags.json === true) printJson(list);
+      else process.stdout.write(table(list));
     }),
   );
 
@@ -96,10 +90,11 @@ export function registerUsers(program: Command): void {
       .description('delete an account and sign it out everywhere')
       .argument('<username>', 'login name'),
   ).action((username: string, flags: CliConfigFlags) =>
-    withAccounts(flags, async ({ accounts, revoke }) => {
-      const account = await accounts.remove(username);
-      const revoked = await revoke(account, 'removed');
-      process.stdout.write(`removed user ${account.username}; ${describeRevocation(revoked)}\n`);
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.get(username);
+      const revoked = await service.users.remove(user.username);
+      acted('user.remove', user.username);
+      process.stdout.write(`removed user ${user.username}; ${describeRevocation(revoked)}\n`);
     }),
   );
 
@@ -110,13 +105,12 @@ export function registerUsers(program: Command): void {
       .argument('<username>', 'login name')
       .option('--password-stdin', 'read the password from standard input instead of prompting'),
   ).action((username: string, flags: PasswordFlags) =>
-    withAccounts(flags, async ({ accounts, revoke }) => {
-      const existing = await accounts.find(username);
-      if (existing === undefined) throw new GatehouseError('ERR_USER_NOT_FOUND', 'no such user');
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.get(username);
       const password = await readNewPassword(flags);
-      const account = await accounts.setPassword(existing.username, password);
-      const revoked = await revoke(account, 'password_changed');
-      process.stdout.write(`password changed for ${account.username}; ${describeRevocation(revoked)}\n`);
+      const revoked = await service.users.setPassword(user.username, password);
+      acted('user.password', user.username);
+      process.stdout.write(`password changed for ${user.username}; ${describeRevocation(revoked)}\n`);
     }),
   );
 
@@ -126,10 +120,11 @@ export function registerUsers(program: Command): void {
       .description('stop an account from signing in, and sign it out everywhere')
       .argument('<username>', 'login name'),
   ).action((username: string, flags: CliConfigFlags) =>
-    withAccounts(flags, async ({ accounts, revoke }) => {
-      const account = await accounts.setDisabled(username, true);
-      const revoked = await revoke(account, 'disabled');
-      process.stdout.write(`disabled user ${account.username}; ${describeRevocation(revoked)}\n`);
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.get(username);
+      const revoked = await service.users.disable(user.username);
+      acted('user.disable', user.username);
+      process.stdout.write(`disabled user ${user.username}; ${describeRevocation(revoked)}\n`);
     }),
   );
 
@@ -139,75 +134,65 @@ export function registerUsers(program: Command): void {
       .description('let a disabled account sign in again')
       .argument('<username>', 'login name'),
   ).action((username: string, flags: CliConfigFlags) =>
-    withAccounts(flags, async ({ accounts }) => {
-      const account = await accounts.setDisabled(username, false);
-      process.stdout.write(`enabled user ${account.username}\n`);
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.enable(username);
+      acted('user.enable', user.username);
+      process.stdout.write(`enabled user ${user.username}\n`);
+    }),
+  );
+
+  withConfigFlags(
+    users
+      .command('revoke')
+      .description(
+        'sign an account out everywhere: grants, refresh tokens, access tokens, live sessions and browser sign-ins end; the account stays usable',
+      )
+      .argument('<username>', 'login name'),
+  ).action((username: string, flags: CliConfigFlags) =>
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.get(username);
+      const revoked = await service.users.revoke(user.username);
+      acted('user.signout', user.username);
+      process.stdout.write(
+        `revoked the access of ${user.username}; ${describeRevocation(revoked)}; browser sign-ins ended\n`,
+      );
+    }),
+  );
+
+  withConfigFlags(
+    users
+      .command('grant-admin')
+      .description('let an account use the admin API and console')
+      .argument('<username>', 'login name'),
+  ).action((username: string, flags: CliConfigFlags) =>
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.setAdmin(username, true);
+      acted('user.admin.grant', user.username);
+      process.stdout.write(`${user.username} is an admin\n`);
+    }),
+  );
+
+  withConfigFlags(
+    users
+      .command('revoke-admin')
+      .description('take the admin role away from an account (its admin access stops at once)')
+      .argument('<username>', 'login name'),
+  ).action((username: string, flags: CliConfigFlags) =>
+    withAdmin(flags, async ({ service, acted }) => {
+      const user = await service.users.setAdmin(username, false);
+      acted('user.admin.revoke', user.username);
+      process.stdout.write(`${user.username} is no longer an admin\n`);
     }),
   );
 }
 
 /** "signed out everywhere: 2 grants revoked, 1 live session ended, 1 consent forgotten" */
-function describeRevocation(revoked: AccountRevocation): string {
-  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+export function describeRevocation(revoked: AccountRevocation): string {
   return `signed out everywhere: ${count(revoked.grants, 'grant', 'grants')} revoked, ${count(
     revoked.sessions,
     'live session',
     'live sessions',
   )} ended, ${count(revoked.consents, 'consent', 'consents')} forgotten`;
-}
-
-function withConfigFlags(command: Command): Command {
-  return command
-    .option('-c, --config <file>', 'JSON config file (default: $GATEHOUSE_CONFIG)')
-    .option('--data-dir <dir>', 'where the database lives (default ./.gatehouse)');
-}
-
-/** The accounts of the configured store, and the way to take an account's access away. */
-interface AccountsContext {
-  readonly accounts: LocalAccounts;
-  /** Revokes the account's grants, consents and live sessions (see `revokeAccountAccess`). */
-  revoke(account: LocalAccount, why: AccountRevocationReason): Promise<AccountRevocation>;
-}
-
-/** Opens the configured stores around `action`; reports refusals as exit 1 and usage errors as exit 2. */
-async function withAccounts(
-  flags: CliConfigFlags,
-  action: (context: AccountsContext) => Promise<void>,
-): Promise<void> {
-  const config = loadCliConfig(flags);
-  if (config.store.kind === 'memory') {
-    throw new GatehouseError(
-      'ERR_CONFIG_INVALID',
-      'the memory store keeps nothing after this command exits; configure store.kind "sqlite" to manage users',
-    );
-  }
-  const stores = await openStores(config);
-  const accounts = createLocalAccounts({
-    users: stores.users,
-    counters: stores.counters,
-    clock: systemClock,
-  });
-  const revocation = {
-    stores,
-    issuer: gatewayUrls(config).issuer,
-    accessTokenTtlSeconds: config.authorizationServer.accessTokenTtlSeconds,
-    clock: systemClock,
-  };
-  try {
-    await action({ accounts, revoke: (account, why) => revokeAccountAccess(revocation, account.id, why) });
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`gatehouse: ${error.message}\n`);
-      process.exitCode = 2;
-    } else if (isGatehouseError(error) && error.code !== 'ERR_CONFIG_INVALID') {
-      process.stderr.write(`gatehouse: ${error.message} [${error.code}]\n`);
-      process.exitCode = 1;
-    } else {
-      throw error;
-    }
-  } finally {
-    await stores.close();
-  }
 }
 
 async function readNewPassword(flags: PasswordFlags): Promise<string> {
@@ -298,38 +283,18 @@ function hiddenPrompt(): HiddenPrompt {
   };
 }
 
-function toJson(account: LocalAccount): Record<string, unknown> {
-  return {
-    id: account.id,
-    username: account.username,
-    email: account.email ?? null,
-    name: account.name ?? null,
-    createdAt: new Date(account.createdAt).toISOString(),
-    updatedAt: new Date(account.updatedAt).toISOString(),
-    disabledAt: account.disabledAt === undefined ? null : new Date(account.disabledAt).toISOString(),
-  };
-}
-
-function table(accounts: readonly LocalAccount[]): string {
-  if (accounts.length === 0) return 'no users\n';
-  const rows = [
-    ['USERNAME', 'ID', 'EMAIL', 'NAME', 'STATE', 'CREATED'],
-    ...accounts.map((a) => [
-      a.username,
-      a.id,
-      a.email ?? '-',
-      a.name ?? '-',
-      a.disabledAt === undefined ? 'enabled' : 'disabled',
-      new Date(a.createdAt).toISOString().slice(0, 10),
+function table(users: readonly AdminUser[]): string {
+  if (users.length === 0) return 'no users\n';
+  return formatTable(
+    ['USERNAME', 'ID', 'EMAIL', 'NAME', 'ADMIN', 'STATE', 'CREATED'],
+    users.map((user) => [
+      user.username,
+      user.id,
+      user.email ?? '-',
+      user.name ?? '-',
+      user.admin ? 'yes' : 'no',
+      user.disabled ? 'disabled' : 'enabled',
+      user.createdAt.slice(0, 10),
     ]),
-  ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('  '),
-    )
-    .join('\n')
-    .concat('\n');
+  );
 }

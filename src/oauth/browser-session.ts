@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { tokenHash } from '../crypto/fingerprint.js';
@@ -45,6 +45,13 @@ export interface BrowserSessions {
   /** Constant-time comparison of a submitted CSRF token with the interaction's. */
   csrfMatches(interaction: Interaction, submitted: string | undefined): boolean;
   currentLogin(c: Context): Promise<LoginSession | undefined>;
+  /**
+   * A value bound to this browser's sign-in: HMAC-SHA256 keyed by the sign-in cookie's secret over
+   * `purpose`, base64url; `undefined` without a sign-in cookie. Only a page this origin served to the
+   * signed-in browser can know it (the cookie is `HttpOnly`), so it serves as that sign-in's CSRF token,
+   * and it changes with every new sign-in. It says nothing about whether the sign-in still counts.
+   */
+  signInProof(c: Context, purpose: string): string | undefined;
   signIn(c: Context, principal: PrincipalSnapshot): Promise<LoginSession>;
   signOut(c: Context): Promise<void>;
 }
@@ -128,6 +135,11 @@ export function createBrowserSessions(options: {
         return undefined;
       }
       return login;
+    },
+    signInProof(c, purpose) {
+      const secret = getCookie(c, SESSION_COOKIE);
+      if (secret === undefined) return undefined;
+      return createHmac('sha256', secret).update(purpose, 'utf8').digest('base64url');
     },
     async signIn(c, principal) {
       // A new secret on every sign-in: a session id planted before sign-in is never promoted (fixation).

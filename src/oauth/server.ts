@@ -18,17 +18,18 @@ import type { Logger } from '../ops/logger.js';
 import type { PrincipalSnapshot, Stores } from '../stores/ports.js';
 import type { RevocationList } from '../tokens/revocation.js';
 import type { TokenSigner } from '../tokens/sign.js';
-import { createBrowserSessions } from './browser-session.js';
+import { canonicalResource } from './authorize-request.js';
+import { type BrowserSessions, createBrowserSessions } from './browser-session.js';
 import { type ClientLookup, createCimdResolver } from './cimd.js';
 import { createCimdFetchLimiter } from './cimd-fetch-limit.js';
-import { preRegisteredToClientRecord } from './client-metadata.js';
+import { isAllowedRedirectUri, preRegisteredToClientRecord } from './client-metadata.js';
 import {
   authenticateClient,
   createClientRegistry,
   type ResolvedClient,
   readClientCredentials,
 } from './clients.js';
-import { type FederatedLogin, mountBrowserRoutes } from './endpoints/browser.js';
+import { approveCommand, type FederatedLogin, mountBrowserRoutes } from './endpoints/browser.js';
 import type { FormParams } from './endpoints/form.js';
 import { createIntrospectionEndpoint } from './endpoints/introspect.js';
 import { createRegistrationEndpoint } from './endpoints/register.js';
@@ -87,6 +88,18 @@ export interface AuthorizationServerOptions {
   readonly logger: Logger;
   /** Sign-ins, consents, codes and tokens are reported here. */
   readonly events: EventBus;
+  /**
+   * The admin resource (`<publicUrl>/admin`, RFC 8707): served beside `resource`, but codes and tokens for
+   * it go only to local accounts that are enabled and hold the `admin` role (checked at authorization, code
+   * redemption and every refresh). `consoleClient` is the admin console's own client: configured, public
+   * (PKCE), trusted (no consent page). Absent: the authorization server knows no admin resource.
+   */
+  readonly admin?:
+    | {
+        readonly resource: string;
+        readonly consoleClient?: { readonly clientId: string; readonly redirectUri: string } | undefined;
+      }
+    | undefined;
 }
 
 export interface AuthorizationServer {
@@ -104,6 +117,8 @@ export interface AuthorizationServer {
   readonly endpoints: Hono<GatehouseEnv>;
   /** The browser pages (authorize, sign-in, consent, federation callback): a sub-app whose errors are pages. */
   readonly pages: Hono<GatehouseEnv>;
+  /** The browser sign-in the pages keep (the admin console signs in through it too). */
+  readonly browserSessions: BrowserSessions;
   /** Starts the expiry sweep of codes, grants, revocations and browser records. */
   start(): void;
   close(): void;
@@ -148,21 +163,48 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         beforeFetch: createCimdFetchLimiter({ counters: stores.counters, clock }),
       })
     : undefined;
+  const adminResource = options.admin?.resource;
+  if (adminResource !== undefined && config.tokenExchange.audiences.includes(adminResource)) {
+    throw new GatehouseError(
+      'ERR_CONFIG_INVALID',
+      'authorizationServer.tokenExchange.audiences: the admin resource cannot be a token-exchange audience',
+    );
+  }
+  const consoleClientOption = options.admin?.consoleClient;
+  // The console signs in through this server only where it may redirect: https, or http on loopback.
+  if (consoleClientOption !== undefined && !isAllowedRedirectUri(consoleClientOption.redirectUri)) {
+    logger.warn(
+      { redirectUri: consoleClientOption.redirectUri },
+      'admin console sign-in needs an https public URL (or http on a loopback host); the console cannot sign in',
+    );
+  }
+  const consoleClient =
+    consoleClientOption === undefined || !isAllowedRedirectUri(consoleClientOption.redirectUri)
+      ? undefined
+      : preRegisteredToClientRecord({
+          clientId: consoleClientOption.clientId,
+          redirectUris: [consoleClientOption.redirectUri],
+          grantTypes: ['authorization_code'],
+          tokenEndpointAuthMethod: 'none',
+          clientName: 'Gatehouse admin console',
+        });
   const registry = createClientRegistry({
     clients: stores.clients,
-    preRegistered: config.clients.map((client) =>
-      preRegisteredToClientRecord({
-        clientId: client.clientId,
-        redirectUris: client.redirectUris,
-        grantTypes: client.grantTypes,
-        ...(client.clientSecret !== undefined && { clientSecret: client.clientSecret }),
-        ...(client.clientName !== undefined && { clientName: client.clientName }),
-        ...(client.tokenEndpointAuthMethod !== undefined && {
-          tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+    preRegistered: config.clients
+      .map((client) =>
+        preRegisteredToClientRecord({
+          clientId: client.clientId,
+          redirectUris: client.redirectUris,
+          grantTypes: client.grantTypes,
+          ...(client.clientSecret !== undefined && { clientSecret: client.clientSecret }),
+          ...(client.clientName !== undefined && { clientName: client.clientName }),
+          ...(client.tokenEndpointAuthMethod !== undefined && {
+            tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+          }),
+          ...(client.scope !== undefined && { scope: client.scope }),
         }),
-        ...(client.scope !== undefined && { scope: client.scope }),
-      }),
-    ),
+      )
+      .concat(consoleClient === undefined ? [] : [consoleClient]),
     ...(cimd !== undefined && { cimd }),
     clock,
   });
@@ -197,6 +239,14 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     principal.idp !== 'local' ||
     (accounts !== undefined &&
       (await accounts.isActive(principal.subject, authTime ?? Number.POSITIVE_INFINITY)));
+  // The admin resource is for administrators only: an enabled local account holding the `admin` role.
+  const resourceAllowed = async (resource: string, principal: PrincipalSnapshot): Promise<boolean> => {
+    if (adminResource === undefined || canonicalResource(resource) !== canonicalResource(adminResource))
+      return true;
+    if (principal.idp !== 'local') return false;
+    const user = await stores.users.get(principal.subject);
+    return user !== undefined && user.disabledAt === undefined && user.roles.includes('admin');
+  };
   const grants: GrantContext = {
     stores,
     issuer: createAccessTokenIssuer({ signer: options.signer, ttlSeconds: config.accessTokenTtlSeconds }),
@@ -207,6 +257,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     refreshGraceSeconds: config.refreshGraceSeconds,
     accountActive,
+    resourceAllowed,
   };
 
   const exchange = config.tokenExchange;
@@ -245,6 +296,26 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       throw new OAuthError('invalid_client', { reason: 'unknown_client', description: 'unknown client' });
     }
     authenticateClient(client, presented);
+    return client;
+  };
+
+  // A client that registered itself may have to wait for an operator (`gatehouse clients approve`).
+  const awaitsApproval = (client: ResolvedClient): boolean =>
+    config.dynamicRegistration.requireApproval &&
+    client.source === 'registered' &&
+    client.approvedAt === undefined;
+  const authenticateApproved = async (
+    request: Request,
+    form: FormParams,
+    clientAddress?: string,
+  ): Promise<ResolvedClient> => {
+    const client = await authenticate(request, form, clientAddress);
+    if (awaitsApproval(client)) {
+      throw new OAuthError('invalid_client', {
+        reason: 'client_not_approved',
+        description: `this client awaits an administrator's approval (${approveCommand(client.clientId)})`,
+      });
+    }
     return client;
   };
 
@@ -333,7 +404,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   for (const path of metadataPaths(urls.issuer)) {
     endpoints.get(path, (c) => c.json(metadata, 200, { 'cache-control': 'public, max-age=300' }));
   }
-  const token = createTokenEndpoint({ grants, authenticateClient: authenticate, tokenExchange });
+  const token = createTokenEndpoint({ grants, authenticateClient: authenticateApproved, tokenExchange });
   endpoints.post(OAUTH_PATHS.token, (c) => token(c.req.raw, clientAddressOf(c)));
   const revoke = createRevocationEndpoint({
     grants,
@@ -373,7 +444,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     sessions: browserSessions,
     authorizeContext: {
       resolveClient,
-      resources: [options.resource],
+      resources: adminResource === undefined ? [options.resource] : [options.resource, adminResource],
       scopesSupported: options.scopesSupported,
       defaultScopes: options.defaultScopes,
     },
@@ -382,14 +453,17 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     consents: stores.consents,
     accounts,
     federation: federatedLogin,
-    trustedClients: new Set(
-      config.clients.filter((client) => client.trusted).map((client) => client.clientId),
-    ),
+    trustedClients: new Set([
+      ...config.clients.filter((client) => client.trusted).map((client) => client.clientId),
+      ...(consoleClient === undefined ? [] : [consoleClient.clientId]),
+    ]),
+    resourceAllowed,
     scopeDescriptions: {},
     codeTtlSeconds: config.codeTtlSeconds,
     consentTtlSeconds: config.consentTtlSeconds,
     clientIp: clientAddressOf,
     counters: stores.counters,
+    awaitsApproval,
     audit,
     events: options.events,
     clock,
@@ -405,6 +479,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     federation,
     endpoints,
     pages,
+    browserSessions,
     start() {
       sweeper ??= setInterval(() => {
         sweep().catch((error: unknown) => logger.warn({ err: error }, 'authorization-server sweep failed'));

@@ -218,6 +218,7 @@ const END_REASONS: ReadonlySet<string> = new Set<SessionEndReason>([
   'revoked',
   'upstream_failed',
   'shutdown',
+  'ended_by_operator',
 ]);
 
 function isEndReason(reason: string): reason is SessionEndReason {

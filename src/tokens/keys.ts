@@ -75,6 +75,11 @@ export interface KeyStore {
   refresh(): Promise<void>;
   /** Reloads the keys from the store, rotating nothing (another instance announced a new key). */
   reload(): Promise<void>;
+  /**
+   * Generates the next signing key now, whatever the schedule (`gatehouse keys rotate`), and announces it;
+   * the keys before it keep verifying until they expire. Returns the new key.
+   */
+  rotate(): Promise<KeyDescription>;
   /** Stops listening to the cluster bus. */
   close(): void;
   /** What happened since the store was opened (keys generated or loaded); for the log. */
@@ -163,11 +168,13 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
     lastReload = clock.now();
   }
 
-  async function rotateIfDue(): Promise<void> {
+  async function rotateIfDue(force = false): Promise<SigningKeyRecord | undefined> {
     await reload();
     const now = clock.now();
-    if (keys.some((key) => key.record.retiresAt > now)) return;
-    const record = await generateRecord(now, rotationMs, retainMs, sealer);
+    if (!force && keys.some((key) => key.record.retiresAt > now)) return undefined;
+    // A forced successor is strictly newer than every key, so it is the one that signs.
+    const createdAt = force ? Math.max(now, (keys[0]?.record.createdAt ?? 0) + 1) : now;
+    const record = await generateRecord(createdAt, rotationMs, retainMs, sealer);
     await store.create(record);
     // Announced, not required: the others also reload on the unknown kid and on their schedule.
     await options.bus?.publish({ type: 'signing-keys.changed' }).catch(() => undefined);
@@ -175,14 +182,24 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
     await reload();
     // Expired keys are gone from `list`; remove their rows too.
     await store.deleteExpired(now, 100);
+    return record;
   }
 
   const refresh = (): Promise<void> => {
-    refreshing ??= rotateIfDue().finally(() => {
-      refreshing = undefined;
-    });
+    refreshing ??= rotateIfDue()
+      .then(() => undefined)
+      .finally(() => {
+        refreshing = undefined;
+      });
     return refreshing;
   };
+
+  /** A forced rotation waits for a scheduled one in flight, so the two never generate a key each. */
+  async function rotate(): Promise<KeyDescription> {
+    await refreshing?.catch(() => undefined);
+    const record = (await rotateIfDue(true)) as SigningKeyRecord;
+    return describeRecord(record);
+  }
 
   const stopListening = options.bus?.subscribe((message) => {
     if (message.type === 'signing-keys.changed') reload().catch(() => undefined);
@@ -214,23 +231,25 @@ export async function createKeyStore(options: KeyStoreOptions): Promise<KeyStore
       }
       return resolver(header, token);
     },
-    describe() {
-      const { record } = current();
-      return {
-        kid: record.kid,
-        alg: SIGNING_ALGORITHM,
-        createdAt: new Date(record.createdAt).toISOString(),
-        retiresAt: new Date(record.retiresAt).toISOString(),
-      };
-    },
+    describe: () => describeRecord(current().record),
     refresh,
     reload,
+    rotate,
     close() {
       stopListening?.();
     },
     get notes() {
       return [...notes];
     },
+  };
+}
+
+function describeRecord(record: SigningKeyRecord): KeyDescription {
+  return {
+    kid: record.kid,
+    alg: SIGNING_ALGORITHM,
+    createdAt: new Date(record.createdAt).toISOString(),
+    retiresAt: new Date(record.retiresAt).toISOString(),
   };
 }
 

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLocalAccounts, type LocalAccounts } from '../../src/identity/local-accounts.js';
 import { systemClock } from '../../src/ops/clock.js';
 import { openStores } from '../../src/stores/open.js';
-import { type CliResult, cleanEnv, CLI_ENTRY as entry, runCli, TSX_LOADER as tsx } from '../helpers/cli.js';
+import { CLI_ARGS, type CliResult, cleanEnv, runCli } from '../helpers/cli.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -21,7 +21,7 @@ const run = (args: string[], cwd: string, stdin = '', env = cleanEnv()) => runCl
 const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).stdout?.includes('util-linux');
 
 function runInTerminal(args: string[], cwd: string, typed: string[]): Promise<CliResult> {
-  const command = [process.execPath, '--import', tsx, entry, ...args].map((word) => `'${word}'`).join(' ');
+  const command = [process.execPath, ...CLI_ARGS, ...args].map((word) => `'${word}'`).join(' ');
   return new Promise((resolve) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: cleanEnv() });
     let output = '';
@@ -100,7 +100,7 @@ describe('gatehouse users', () => {
     ]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      /^USERNAME +ID +EMAIL +NAME +STATE +CREATED\nalice +usr_\S+ +alice@example\.com +Alice Liddell +enabled +\d{4}-\d\d-\d\d\n$/,
+      /^USERNAME +ID +EMAIL +NAME +ADMIN +STATE +CREATED\nalice +usr_\S+ +alice@example\.com +Alice Liddell +no +enabled +\d{4}-\d\d-\d\d\n$/,
     );
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
@@ -109,9 +109,9 @@ describe('gatehouse users', () => {
         username: 'alice',
         email: 'alice@example.com',
         name: 'Alice Liddell',
+        admin: false,
+        disabled: false,
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-        updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-        disabledAt: null,
       },
     ]);
     for (const output of [added, listed, json]) {

@@ -68,6 +68,19 @@ export interface BrowserRoutesOptions {
    * beyond it the browser gets a 429 page with `Retry-After`. Default 60.
    */
   readonly authorizeRequestsPerAddressPerMinute?: number;
+  /**
+   * Whether the client still waits for an operator's approval
+   * (`authorizationServer.dynamicRegistration.requireApproval`): nobody may authorize it until then.
+   * Default: no client waits.
+   */
+  readonly awaitsApproval?: ((client: ResolvedClient) => boolean) | undefined;
+  /**
+   * Whether this user may have a code for `resource`: the admin resource only for administrators. A
+   * refusal is `access_denied`, answered like any other authorization error. Default: every served resource.
+   */
+  readonly resourceAllowed?:
+    | ((resource: string, principal: PrincipalSnapshot) => Promise<boolean>)
+    | undefined;
   readonly audit: Audit;
   /** The event stream, for what is not an audit event: `ratelimit.rejected`. */
   readonly events: Pick<EventBus, 'emit'>;
@@ -206,6 +219,25 @@ export function mountBrowserRoutes(app: Hono<GatehouseEnv>, options: BrowserRout
     status: 302 | 303,
   ): Promise<Response> {
     const { request } = interaction;
+    if (
+      options.resourceAllowed !== undefined &&
+      !(await options.resourceAllowed(request.resource, login.principal))
+    ) {
+      audit.record({
+        type: 'oauth.authorize',
+        outcome: 'failure',
+        error: 'access_denied',
+        reason: 'resource_forbidden',
+        clientId: request.clientId,
+        principal: snapshotPrincipalKey(login.principal),
+      });
+      // Redirected to a configured client (the admin console shows its 403 page); a page for any other.
+      return answerError(
+        request,
+        new OAuthError('access_denied', { description: 'this account may not use the requested resource' }),
+        { interacted: false, status },
+      );
+    }
     const code = newAuthorizationCode();
     const now = clock.now();
     await options.codes.create({
@@ -382,9 +414,34 @@ export function mountBrowserRoutes(app: Hono<GatehouseEnv>, options: BrowserRout
       }
       return answerError(error.redirect, error.error, { interacted: false, status });
     }
+    if (await awaitingApproval(c, request)) {
+      audit.record({
+        type: 'oauth.authorize',
+        outcome: 'failure',
+        error: 'unauthorized_client',
+        reason: 'client_not_approved',
+        clientId: request.clientId,
+        ip,
+        detail: { redirected: false },
+      });
+      // A page, never a redirect: the client is not one this server answers for yet.
+      return message(
+        403,
+        'This app is waiting for approval',
+        'An administrator of this server must approve this app before anyone can connect it. Ask them to run the command below, then connect again from your app.',
+        approveCommand(request.clientId),
+      );
+    }
     const interaction = await sessions.startInteraction(c, request);
     const response = await proceed(c, interaction, status);
     return withCookies(c, response);
+  }
+
+  /** Only a client that registered itself can wait for approval; the others are never looked up again. */
+  async function awaitingApproval(c: Context, request: AuthorizationRequest): Promise<boolean> {
+    if (options.awaitsApproval === undefined || request.clientSource !== 'registered') return false;
+    const client = await options.resolveClient(request.clientId, lookupOf(c));
+    return client !== undefined && options.awaitsApproval(client);
   }
 
   /** Copies the cookies Hono collected on the context onto a Response built by hand. */
@@ -557,6 +614,14 @@ export function mountBrowserRoutes(app: Hono<GatehouseEnv>, options: BrowserRout
     });
     return withCookies(c, await proceed(c, interaction, 303, login));
   });
+}
+
+/**
+ * The command that approves `clientId`, ready to paste: an id that begins with `-` (random base64url does,
+ * one time in 32) goes after `--`, or the command would read it as an option.
+ */
+export function approveCommand(clientId: string): string {
+  return `gatehouse clients approve ${clientId.startsWith('-') ? '-- ' : ''}${clientId}`;
 }
 
 const MINUTE_MS = 60_000;

@@ -87,6 +87,13 @@ export async function exchangeAuthorizationCode(
     await revokeGrant(context, record.grantId);
     throw fail('account_inactive', 'the account that approved this code no longer allows it');
   }
+  if (
+    context.resourceAllowed !== undefined &&
+    !(await context.resourceAllowed(record.resource, record.principal))
+  ) {
+    await revokeGrant(context, record.grantId);
+    throw fail('resource_forbidden', 'this account may not hold tokens for the resource', 'invalid_target');
+  }
 
   const issuesRefresh = client.grantTypes.includes('refresh_token');
   const refreshToken = issuesRefresh ? newRefreshToken() : undefined;

@@ -20,6 +20,11 @@ export interface GrantContext {
    * Without `authTime`, only that the account exists and is enabled.
    */
   readonly accountActive: (principal: PrincipalSnapshot, authTime?: number) => Promise<boolean>;
+  /**
+   * Whether this user may still hold tokens for `resource` (the admin resource: only administrators).
+   * Checked when a code is redeemed and on every refresh. Default: every resource is allowed.
+   */
+  readonly resourceAllowed?: (resource: string, principal: PrincipalSnapshot) => Promise<boolean>;
 }
 
 /**

@@ -72,6 +72,18 @@ export async function refreshGrant(
       await revokeGrant(context, grant.id);
       throw failure('account_inactive', 'the account behind this grant no longer allows it');
     }
+    if (
+      context.resourceAllowed !== undefined &&
+      !(await context.resourceAllowed(grant.resource, grant.principal))
+    ) {
+      // An administrator's role was removed: the admin grant ends with it.
+      await revokeGrant(context, grant.id);
+      throw failure(
+        'resource_forbidden',
+        'this account may no longer hold tokens for the resource',
+        'invalid_target',
+      );
+    }
 
     const scopes = narrowScopes(grant, request.scope);
     if (scopes === undefined)

@@ -8,8 +8,13 @@ export interface RenderPageOptions {
   readonly title: string;
   /** The card's content, built with `html`. */
   readonly body: SafeHtml;
-  /** `wide` gives the card room for the consent page's client details. Default `normal`. */
-  readonly width?: 'normal' | 'wide';
+  /**
+   * `wide` gives the card room for the consent page's client details; `full` the width of the window
+   * (the admin console's tables). Default `normal`.
+   */
+  readonly width?: 'normal' | 'wide' | 'full';
+  /** A second stylesheet, inlined after the shared one; allow it with `pageHeaders({ styleHashes })`. */
+  readonly extraStyle?: string;
   /** `data-testid` of the card. Default `card`. */
   readonly testId?: string;
 }
@@ -32,7 +37,13 @@ const WORDMARK = html`<div class="brand" data-testid="wordmark"><svg width="20" 
  *   headers: pageHeaders(),
  * });
  */
-export function renderPage({ title, body, width = 'normal', testId = 'card' }: RenderPageOptions): string {
+export function renderPage({
+  title,
+  body,
+  width = 'normal',
+  testId = 'card',
+  extraStyle,
+}: RenderPageOptions): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -44,11 +55,12 @@ export function renderPage({ title, body, width = 'normal', testId = 'card' }: R
 <link rel="icon" href="${FAVICON}">
 <title>${title} · Gatehouse</title>
 <style>${rawHtml(PAGE_CSS)}</style>
+${extraStyle !== undefined && html`<style>${rawHtml(extraStyle)}</style>`}
 </head>
 <body>
 <div class="page">
 ${WORDMARK}
-<main class="${width === 'wide' ? 'card card-wide' : 'card'}" data-testid="${testId}">
+<main class="${width === 'normal' ? 'card' : `card card-${width}`}" data-testid="${testId}">
 ${body}
 </main>
 </div>
@@ -66,6 +78,8 @@ export interface PageHeadersOptions {
    * Build entries with {@link formActionSource}; anything else is rejected with a `TypeError`.
    */
   readonly formActionOrigins?: readonly string[];
+  /** CSP sources (`'sha256-…'`) of the page's `extraStyle`, allowed beside the shared stylesheet's. */
+  readonly styleHashes?: readonly string[];
 }
 
 const SCHEME_SOURCE = /^[a-z][a-z0-9+.-]*:$/i;
@@ -93,7 +107,7 @@ export function pageHeaders(options: PageHeadersOptions = {}): Record<string, st
     'X-Frame-Options': 'DENY',
     'Content-Security-Policy': [
       "default-src 'none'",
-      `style-src ${PAGE_CSS_HASH}`,
+      `style-src ${[PAGE_CSS_HASH, ...(options.styleHashes ?? [])].join(' ')}`,
       "img-src 'self' https: data:",
       `form-action ${formAction.join(' ')}`,
       "frame-ancestors 'none'",
