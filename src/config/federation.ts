@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Configuration of one upstream OpenID Connect provider that Gatehouse federates login to
- * (`auth.federation`). A `preset` fills the defaults a known provider needs; anything set explicitly
- * wins over the preset. Parsing refuses what would fail at the first login (a wrong issuer shape for the
+ * (`authorizationServer.federation`). A `preset` fills the defaults a known provider needs; anything set
+ * explicitly wins over the preset. Parsing refuses what would fail at the first login (a wrong issuer shape for the
  * preset, a scope list without `openid`, a parameter Gatehouse must own) instead of guessing.
  */
 
@@ -157,7 +157,8 @@ export const federationConfigSchema = z
     clientId: z.string().min(1),
     /**
      * Client secret; with it Gatehouse authenticates with `client_secret_basic`, without it as a public
-     * client (PKCE only). Prefer `clientSecret_FILE` / `GATEHOUSE_AUTH__FEDERATION__CLIENT_SECRET_FILE`.
+     * client (PKCE only). Prefer a file, named by
+     * `GATEHOUSE_AUTHORIZATION_SERVER__FEDERATION__CLIENT_SECRET_FILE`.
      */
     clientSecret: z.string().min(1).optional(),
     /** Scopes to request; must include `openid`. Default `openid email profile`, plus `offline_access` per preset. */
