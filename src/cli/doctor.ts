@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { ConfigIssue } from '../config/format-issues.js';
 import type { DoctorCheck, DoctorReport } from '../doctor/doctor.js';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
-import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
+import { addConfigFlags, type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
 interface DoctorFlags extends CliConfigFlags {
   token?: string;
@@ -16,14 +16,14 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Exit codes: 0 no check failed, 1 a check failed, 2 usage or configuration error. */
 export function registerDoctor(program: Command): void {
-  program
-    .command('doctor')
-    .description(
-      'check configuration, store, keys, verifiers (JWKS, issuer metadata, clock skew) and optionally a token; secrets appear only as length and fingerprint',
-    )
-    .option('-c, --config <file>', 'JSON config file (default: $GATEHOUSE_CONFIG)')
-    .option('--data-dir <dir>', 'where the database and signing keys live (default ./.gatehouse)')
-    .option('--public-url <url>', 'base URL clients use to reach Gatehouse')
+  addConfigFlags(
+    program
+      .command('doctor')
+      .description(
+        'check configuration, store, keys, verifiers (JWKS, issuer metadata, clock skew) and optionally a token; secrets appear only as length and fingerprint',
+      ),
+    { upstream: true },
+  )
     .option(
       '--token <jwt>',
       'a token to decode and verify (prefer --token-file: arguments show in the process list)',

@@ -1,8 +1,14 @@
 import { Command } from 'commander';
 import { isGatehouseError } from '../errors/gatehouse-error.js';
+import { registerAudit } from './audit.js';
+import { registerClients } from './clients.js';
 import { registerDoctor } from './doctor.js';
+import { registerGrants } from './grants.js';
+import { registerInit } from './init.js';
+import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerServe } from './serve.js';
+import { registerSessions } from './sessions.js';
 import { registerToken } from './token.js';
 import { registerUsers } from './users.js';
 
@@ -11,8 +17,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
   program.name('gatehouse').description('The multi-user front door for MCP servers').showHelpAfterError();
   registerServe(program);
+  registerInit(program);
   registerToken(program);
   registerUsers(program);
+  registerSessions(program);
+  registerGrants(program);
+  registerClients(program);
+  registerKeys(program);
+  registerAudit(program);
   registerDoctor(program);
   registerMigrate(program);
   try {

@@ -10,7 +10,7 @@ import { DEVELOPMENT_TOKEN_CLAIM } from '../tokens/local-verifier.js';
 import { openDeploymentKeys } from '../tokens/open-keys.js';
 import { announceRevocations } from '../tokens/revocation.js';
 import { createTokenSigner } from '../tokens/sign.js';
-import { type CliConfigFlags, loadCliConfig } from './config-flags.js';
+import { addConfigFlags, type CliConfigFlags, loadCliConfig } from './config-flags.js';
 
 /** Lifetime of a development token unless `--ttl` says otherwise, in seconds: 15 minutes. */
 export const DEV_TOKEN_DEFAULT_TTL_SECONDS = 15 * 60;
@@ -25,7 +25,7 @@ interface TokenFlags extends CliConfigFlags {
 }
 
 export function registerToken(program: Command): void {
-  program
+  const command = program
     .command('token')
     .description(
       'DEVELOPMENT ONLY: mint a short-lived access token for a named user with this gateway’s own key; `token revoke <token|jti>` revokes one',
@@ -39,12 +39,10 @@ export function registerToken(program: Command): void {
       '--ttl <seconds>',
       `lifetime in seconds, at most ${DEV_TOKEN_MAX_TTL_SECONDS}`,
       String(DEV_TOKEN_DEFAULT_TTL_SECONDS),
-    )
-    .option('-c, --config <file>', 'JSON config file (default: $GATEHOUSE_CONFIG)')
-    .option('--public-url <url>', 'base URL clients use to reach Gatehouse')
-    .option('-p, --port <port>', 'port the gateway listens on')
-    .option('--data-dir <dir>', 'where the signing keys live (default ./.gatehouse)')
-    .action(async (action: string | undefined, target: string | undefined, flags: TokenFlags) => {
+    );
+  // The same flags as `serve`, so the token's issuer and audience are the running server's.
+  addConfigFlags(command, { upstream: false }).action(
+    async (action: string | undefined, target: string | undefined, flags: TokenFlags) => {
       if (action === undefined) return mint(flags);
       if (action !== 'revoke' || target === undefined) {
         throw new GatehouseError(
@@ -53,7 +51,8 @@ export function registerToken(program: Command): void {
         );
       }
       return revoke(target, flags);
-    });
+    },
+  );
 }
 
 async function mint(flags: TokenFlags): Promise<void> {

@@ -21,6 +21,7 @@ import {
   configInvalidError,
   formatConfigPath,
 } from './format-issues.js';
+import { stripJsonc } from './jsonc.js';
 import { configSchema, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
 
 type DeepPartial<T> = T extends readonly unknown[]
@@ -33,7 +34,10 @@ type DeepPartial<T> = T extends readonly unknown[]
 export type ConfigOverrides = DeepPartial<GatehouseConfigInput>;
 
 export interface LoadConfigOptions {
-  /** Path of a JSON config file; when absent, `env.GATEHOUSE_CONFIG` names it; when neither (or empty), no file. */
+  /**
+   * Path of a JSON config file (comments and trailing commas allowed, as `gatehouse init` writes it); when
+   * absent, `env.GATEHOUSE_CONFIG` names it; when neither (or empty), no file.
+   */
   file?: string;
   /**
    * Environment to read `GATEHOUSE_*` overrides and `*_FILE` secrets from. `NODE_ENV=production` means
@@ -300,7 +304,8 @@ function readConfigFile(
     issues.push({ path: '', source, message: describeReadError(file, error) });
     return undefined;
   }
-  text = text.replace(/^\uFEFF/, '');
+  // Comments and trailing commas become spaces: positions in a parse error stay those of the file.
+  text = stripJsonc(text.replace(/^\uFEFF/, ''));
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

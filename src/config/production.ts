@@ -54,7 +54,8 @@ export function isLoopbackHost(hostname: string): boolean {
  * Every reason the configuration would be refused in production, whatever its `mode` (so
  * `gatehouse doctor` can warn in development): development settings, published or guessable secrets
  * (every HS256 secret Gatehouse verifies or mints with, the secret key, client secrets, the registration
- * access token), and local files others may use (see {@link localFileIssues}). Empty when it is fit.
+ * access token, the admin API token), and local files others may use (see {@link localFileIssues}). Empty
+ * when it is fit.
  *
  * @example
  * const issues = productionIssues(config); // [{ code: 'dev_tokens', path: 'auth.devTokens', … }]
@@ -122,6 +123,9 @@ export function productionIssues(
       initialAccessToken,
       MIN_INITIAL_ACCESS_TOKEN_BYTES,
     );
+  }
+  if (config.admin.apiToken !== undefined) {
+    secret('admin.apiToken', 'the admin API token', config.admin.apiToken);
   }
   if (server.clientIdMetadataDocuments.allowPrivateNetworks) {
     issues.push({

@@ -95,6 +95,12 @@ export const serverSchema = z
      * off (408). Responses, such as SSE streams, are not limited by it. Default 30 s.
      */
     requestTimeoutMs: durationMs.default(30_000),
+    /**
+     * How long a shutdown (SIGTERM, SIGINT) may take, in milliseconds: requests and tool calls in flight
+     * finish, streams close, upstreams end and the audit queue is written within it; past it, what is left
+     * is cut off and the process exits 1. Default 10 s.
+     */
+    shutdownTimeoutMs: durationMs.default(10_000),
   })
   .strict()
   .refine((v) => v.headersTimeoutMs <= v.requestTimeoutMs, {
@@ -351,9 +357,15 @@ export const authorizationServerSchema = z
         initialAccessToken: z.string().min(16).optional(),
         /** Registrations accepted per client IP per hour. Default 20. */
         perIpPerHour: z.number().int().positive().default(20),
+        /**
+         * A registered client cannot be authorized (its authorization page says so; the token endpoint
+         * answers `invalid_client`) until an operator runs `gatehouse clients approve <client_id>`.
+         * Default false.
+         */
+        requireApproval: z.boolean().default(false),
       })
       .strict()
-      .default({ enabled: true, perIpPerHour: 20 }),
+      .default({ enabled: true, perIpPerHour: 20, requireApproval: false }),
     /**
      * RFC 8693 token exchange at the token endpoint: a confidential client trades a user's Gatehouse
      * access token for a short-lived token bound to another service. Off unless `audiences` lists one.
@@ -646,6 +658,115 @@ export const storeSchema = z.discriminatedUnion('kind', [
     .transform(withUrl),
 ]);
 
+export const adminSchema = z
+  .object({
+    /**
+     * The admin API (`/admin/api`) and web console (`/admin`). Callers are local accounts holding the
+     * `admin` role, with a token the authorization server issued for the admin resource (`<publicUrl>/admin`),
+     * or whoever holds `apiToken`. Default true (nobody is an admin until `gatehouse users admin` says so).
+     */
+    enabled: z.boolean().default(true),
+    /**
+     * A static credential for the admin API (`Authorization: Bearer <apiToken>`), for automation without a
+     * signed-in person; at least 32 characters, and production refuses a guessable one. Prefer `apiTokenFile`.
+     */
+    apiToken: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** A file holding `apiToken` (trailing newline ignored). */
+    apiTokenFile: z.string().min(1).optional(),
+    /** Admin API and console requests per caller, and per client address, per minute. Default 120. */
+    requestsPerMinute: z.number().int().min(1).default(120),
+  })
+  .strict()
+  .refine((v) => v.apiToken === undefined || v.apiTokenFile === undefined, {
+    message: 'set at most one of apiToken and apiTokenFile',
+    path: ['apiToken'],
+  })
+  .transform(({ apiTokenFile, ...admin }, ctx) => {
+    if (apiTokenFile !== undefined) return unreadFile(ctx, 'apiTokenFile');
+    return admin;
+  });
+
+/** OpenTelemetry tracing, exported over OTLP/HTTP. Off by default: the SDK is not even loaded then. */
+export const tracingSchema = z
+  .object({
+    /** Record spans and propagate W3C trace context to the upstream. Default false. */
+    enabled: z.boolean().default(false),
+    /** The collector's OTLP/HTTP traces URL. Default `http://127.0.0.1:4318/v1/traces` (a local collector). */
+    endpoint: url.default('http://127.0.0.1:4318/v1/traces'),
+    /** `service.name` of every span. Default `gatehouse`. */
+    serviceName: z.string().min(1).max(256).default('gatehouse'),
+    /**
+     * Share of new traces recorded, 0 to 1; a request that arrives inside a trace follows its caller's
+     * sampling decision. Default 1.
+     */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    /** Headers sent to the collector (its credentials): secrets, never logged. Default none. */
+    headers: z.record(z.string().regex(HEADER_NAME), z.string()).default({}),
+  })
+  .strict();
+
+/** The stored audit log (every event, kept in the store; `gatehouse audit`, the admin console). */
+export const auditSchema = z
+  .object({
+    /** Keep the audit log in the store. Default true. */
+    enabled: z.boolean().default(true),
+    /** Entries older than this many days are deleted (in small batches, hourly); 0 keeps them forever. Default 90. */
+    retentionDays: z.number().int().min(0).default(90),
+    /**
+     * Entries held in memory while the store is slow or down; past it the oldest are dropped (counted in
+     * `gatehouse_audit_dropped_total`, warned about once a minute). Requests never wait for the audit log.
+     * Default 10 000.
+     */
+    queueMax: z.number().int().min(1).max(1_000_000).default(10_000),
+  })
+  .strict();
+
+/** Prometheus metrics. */
+export const metricsSchema = z
+  .object({
+    /** Serve metrics in the Prometheus text format. Default true. */
+    enabled: z.boolean().default(true),
+    /** The path metrics are served on. Default `/metrics`. */
+    path: absolutePath.default('/metrics'),
+    /**
+     * Serve metrics on this port of their own (0: any free port) instead of the main port, which then does
+     * not serve them. Default: the main port.
+     */
+    port: z.number().int().min(0).max(65_535).optional(),
+    /** The interface the metrics port binds. Default `127.0.0.1`. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /**
+     * Scrapers must send `Authorization: Bearer <bearerToken>` (compared in constant time). Default: none
+     * (production warns when metrics are on the main port without one). Prefer `bearerTokenFile`.
+     */
+    bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** A file holding `bearerToken` (trailing newline ignored). */
+    bearerTokenFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((v) => v.bearerToken === undefined || v.bearerTokenFile === undefined, {
+    message: 'set at most one of bearerToken and bearerTokenFile',
+    path: ['bearerToken'],
+  })
+  .transform(({ bearerTokenFile, ...metrics }, ctx) => {
+    if (bearerTokenFile !== undefined) return unreadFile(ctx, 'bearerTokenFile');
+    return metrics;
+  });
+
+/** Where logs go besides standard output: a file that rolls over (pino-roll). */
+export const logFileSchema = z
+  .object({
+    /** The log file; rolled files are numbered (`gatehouse.log.1`, …). Its folder is created when missing. */
+    path: z.string().min(1),
+    /** Roll when the file reaches this size: megabytes, or a number with `k`, `m` or `g` (`50m`). Default: never by size. */
+    size: z.union([z.number().positive(), z.string().regex(/^\d+(?:\.\d+)?[kmg]?$/i, 'like 10m')]).optional(),
+    /** Roll `daily`, `hourly`, or every so many milliseconds. Default: never by time. */
+    frequency: z.union([z.enum(['daily', 'hourly']), z.number().int().positive()]).optional(),
+    /** Rolled files kept besides the current one; older ones are deleted. Default: all kept. */
+    limit: z.number().int().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** `production` refuses development keys and secrets. Default `development`. */
@@ -670,13 +791,25 @@ export const configSchema = z
     store: storeSchema.default({ kind: 'sqlite' }),
     /** MCP request limits, shared by every instance on a PostgreSQL or Redis store. Default: off. */
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /** OpenTelemetry tracing. Default: off. */
+    tracing: tracingSchema.default(tracingSchema.parse({})),
+    /** The admin API and web console. */
+    admin: adminSchema.default(adminSchema.parse({})),
+    /** The stored audit log. */
+    audit: auditSchema.default(auditSchema.parse({})),
+    /** Prometheus metrics (`/metrics`). */
+    metrics: metricsSchema.default(metricsSchema.parse({})),
     log: z
       .object({
         /** pino level. Default `info`. */
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `pretty` (human-readable), `json` (one object per line), `auto`: pretty on a terminal. Default `auto`. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+        /** Also write JSON lines to a rolling file. Default: standard output only. */
+        file: logFileSchema.optional(),
       })
       .strict()
-      .default({ level: 'info' }),
+      .default({ level: 'info', format: 'auto' }),
   })
   .strict()
   .refine(
@@ -705,6 +838,7 @@ export type Hs256VerifierConfig = z.output<typeof hs256VerifierSchema>;
 export type JwksVerifierConfig = z.output<typeof jwksVerifierSchema>;
 export type SessionsConfig = z.output<typeof sessionsSchema>;
 export type LegacySseConfig = z.output<typeof legacySseSchema>;
+export type AdminConfig = z.output<typeof adminSchema>;
 export type WebSocketConfig = z.output<typeof websocketSchema>;
 export type DiagnosticsConfig = z.output<typeof diagnosticsSchema>;
 export type AuthorizationServerConfig = z.output<typeof authorizationServerSchema>;

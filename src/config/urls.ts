@@ -10,6 +10,13 @@ export interface GatewayUrls {
   readonly issuer: string;
   readonly resourceMetadataUrl: string;
   readonly jwksUrl: string;
+  /**
+   * The admin API and console (`<publicUrl>/admin`): the RFC 8707 resource identifier and `aud` of admin
+   * tokens, never the MCP resource's, so a token for MCP clients can never act as an operator.
+   */
+  readonly adminResource: string;
+  /** RFC 9728 metadata of the admin resource (path form). */
+  readonly adminResourceMetadataUrl: string;
 }
 
 /**
@@ -22,12 +29,15 @@ export function gatewayUrls(config: GatehouseConfig, boundPort?: number): Gatewa
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const publicUrl = (config.server.publicUrl ?? `http://${host}:${port}`).replace(/\/+$/, '');
   const resource = `${publicUrl}${config.server.mcpPath}`;
+  const adminResource = `${publicUrl}/admin`;
   return {
     publicUrl,
     resource,
     issuer: config.auth.issuer ?? `${publicUrl}/`,
     resourceMetadataUrl: `${publicUrl}${protectedResourceMetadataPath(resource)}`,
     jwksUrl: `${publicUrl}/.well-known/jwks.json`,
+    adminResource,
+    adminResourceMetadataUrl: `${publicUrl}${protectedResourceMetadataPath(adminResource)}`,
   };
 }
 

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { JSONRPCRequest } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
+import type { InterceptorChain } from '../bridge/interceptors.js';
+import type { UpstreamConnector } from '../bridge/upstream.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type RenderContext, renderJsonRpcError } from '../errors/render.js';
 import type { ClientAddressResolver } from '../net/client-address.js';
 import { type GatehouseEnv, requestIdOf } from '../net/request-context.js';
 import type { Logger } from '../ops/logger.js';
+import { captureRequestScope, outsideRequestScope, runInRequestScope } from '../ops/request-scope.js';
+import type { WebSocketEndpoint } from '../transports/websocket.js';
 
 /** What `@hono/node-server` hands the app beside each request. */
 interface NodeBindings {
@@ -21,6 +26,11 @@ export interface EdgeParts {
    * endpoints, a page in the browser.
    */
   readonly apps: readonly Hono<GatehouseEnv>[];
+  /**
+   * Told about every request once it is answered (metrics): its path, the status answered, and the error
+   * a sub-app's renderer answered for, if any.
+   */
+  readonly observe?: ((path: string, status: number, error: unknown) => void) | undefined;
 }
 
 /** 96 random bits, base64url: enough to find one request in the logs, nothing to guess. */
@@ -44,12 +54,18 @@ export function createEdgeApp(parts: EdgeParts): Hono<GatehouseEnv> {
   );
   app.use('*', async (c, next) => {
     const incoming = (c.env as NodeBindings | undefined)?.incoming;
-    c.set('requestId', newRequestId());
-    c.set(
-      'clientAddress',
-      parts.clientAddress(incoming?.socket?.remoteAddress, (name) => c.req.header(name)),
-    );
-    await next();
+    const requestId = newRequestId();
+    const clientAddress = parts.clientAddress(incoming?.socket?.remoteAddress, (name) => c.req.header(name));
+    c.set('requestId', requestId);
+    c.set('clientAddress', clientAddress);
+    // Everything the request runs — its log lines, the events it causes — knows which request it is.
+    await runInRequestScope({ requestId, clientAddress }, next);
+    try {
+      c.res.headers.set('x-request-id', requestId);
+    } catch {
+      // A response with immutable headers (`Response.redirect`) goes out without it.
+    }
+    parts.observe?.(c.req.path, c.res.status, c.error);
   });
   for (const sub of parts.apps) app.route('/', sub);
   return app;
@@ -62,4 +78,60 @@ export function upgradeClientAddress(resolver: ClientAddressResolver): (request:
       const value = request.headers[name];
       return Array.isArray(value) ? value.join(', ') : value;
     });
+}
+
+/**
+ * `endpoint`, with each upgrade handled inside a request scope of its own (a new request id, the client's
+ * address): the handshake's log lines and events (authentication, a refusal, the session opened) carry
+ * them. Later messages on the socket arrive outside any request and carry no request id.
+ */
+export function withUpgradeScope(
+  endpoint: WebSocketEndpoint,
+  clientAddress: (request: IncomingMessage) => string,
+): WebSocketEndpoint {
+  return {
+    ...endpoint,
+    handleUpgrade: (request, socket, head) =>
+      runInRequestScope({ requestId: newRequestId(), clientAddress: clientAddress(request) }, () =>
+        endpoint.handleUpgrade(request, socket, head),
+      ),
+  };
+}
+
+/**
+ * `chain`, with each answer's hooks (tool-call events, timings) run in the request scope its request was
+ * sent from: the answer itself arrives on the upstream's stream, outside that request.
+ */
+export function answersInCallerScope(chain: InterceptorChain): InterceptorChain {
+  const callers = new WeakMap<JSONRPCRequest, <T>(fn: () => T) => T>();
+  return {
+    request(request, call) {
+      callers.set(request, captureRequestScope());
+      return chain.request(request, call);
+    },
+    response(request, answer, call) {
+      const inCallerScope = callers.get(request);
+      if (inCallerScope === undefined) return chain.response(request, answer, call);
+      callers.delete(request);
+      return inCallerScope(() => chain.response(request, answer, call));
+    },
+    capabilities: (capabilities) => chain.capabilities(capabilities),
+  };
+}
+
+/**
+ * `connector`, whose transports start outside any request scope: a stdio child spawned while serving one
+ * request lives on, and its output and exit belong to no request in particular. (The transport is
+ * started in place, not wrapped, so what the bridge knows of its class still holds.)
+ */
+export function upstreamsOutsideRequests(connector: UpstreamConnector): UpstreamConnector {
+  return {
+    ...connector,
+    open(identity) {
+      const transport = connector.open(identity);
+      const start = transport.start.bind(transport);
+      transport.start = () => outsideRequestScope(start);
+      return transport;
+    },
+  };
 }

@@ -1,5 +1,9 @@
+import type { TracerProvider } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
+import { createAdminApi, createAdminRoleCheck } from '../admin/api.js';
+import { CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID, createAdminConsole } from '../admin/console/app.js';
+import { type AdminService, createAdminService } from '../admin/service.js';
 import type { UpstreamTimeouts } from '../bridge/connection.js';
 import { createInterceptorChain, type Interceptor } from '../bridge/interceptors.js';
 import { createLiveRegistry, type LiveRegistry } from '../bridge/registry.js';
@@ -34,11 +38,22 @@ import type { Principal } from '../identity/principal.js';
 import { createClientAddressResolver, UNKNOWN_ADDRESS } from '../net/client-address.js';
 import { type GatehouseEnv, requestIdOf } from '../net/request-context.js';
 import type { SafeFetch } from '../net/safe-fetch.js';
+import { OAUTH_PATHS } from '../oauth/metadata.js';
 import { type AuthorizationServer, createAuthorizationServer } from '../oauth/server.js';
-import { subscribeAuditLog } from '../ops/audit.js';
+import { type AuditWriter, createAuditWriter, subscribeAuditLog } from '../ops/audit.js';
 import { type Clock, systemClock } from '../ops/clock.js';
 import { createEventBus, type EventBus } from '../ops/events.js';
 import { createLogger, type Logger } from '../ops/logger.js';
+import {
+  createGatewayMetrics,
+  type GatewayMetrics,
+  type MetricsServer,
+  metricsResponder,
+  routeGroups,
+  serveMetrics,
+} from '../ops/metrics.js';
+import { traceStores } from '../ops/traced-stores.js';
+import { createTracing, subscribeTracing } from '../ops/tracing.js';
 import { createSessionManager, type SessionManager, startSweeper } from '../sessions/manager.js';
 import { openStores } from '../stores/open.js';
 import type { Stores } from '../stores/ports.js';
@@ -53,8 +68,17 @@ import type { TokenVerifier } from '../tokens/verifier.js';
 import { createLegacySseEndpoint, type LegacySseEndpoint } from '../transports/legacy-sse.js';
 import { createStreamableHttpEndpoint, type StreamableHttpEndpoint } from '../transports/streamable-http.js';
 import { createWebSocketEndpoint, type WebSocketEndpoint } from '../transports/websocket.js';
-import { createEdgeApp, upgradeClientAddress } from './app.js';
+import {
+  answersInCallerScope,
+  createEdgeApp,
+  upgradeClientAddress,
+  upstreamsOutsideRequests,
+  withUpgradeScope,
+} from './app.js';
+import { createGatewayDrain, type GatewayDrain } from './drain.js';
 import { createHealthApp } from './health.js';
+import { createLandingApp } from './landing.js';
+import { requestSpan } from './request-span.js';
 
 export type { GatewayUrls };
 export { gatewayUrls };
@@ -92,6 +116,12 @@ export interface GatewayDeps {
    * and the gateway mounts no MCP endpoint, legacy SSE or WebSocket route of its own. Default false.
    */
   readonly inProcess?: boolean;
+  /**
+   * Record spans with this OpenTelemetry provider (tracing on, whatever `tracing.enabled` says) instead of
+   * the one `tracing` configures; the caller shuts it down (`close()` only flushes it). Tests pass a
+   * `BasicTracerProvider` with an `InMemorySpanExporter`.
+   */
+  readonly tracerProvider?: TracerProvider;
 }
 
 export interface Gateway {
@@ -122,6 +152,19 @@ export interface Gateway {
   readonly credentials: CredentialCache | undefined;
   /** Whether the upstream can be used (nothing spawned, no token sent); `undefined` in library mode. */
   readonly upstreamProbe: UpstreamProbe | undefined;
+  /** The operator's verbs (what the admin API and console call), unless `admin.enabled` is false. */
+  readonly admin: AdminService | undefined;
+  /** The stored audit log's writer, unless `audit.enabled` is false; `close()` flushes it. */
+  readonly audit: AuditWriter | undefined;
+  /** This gateway's Prometheus metrics, unless `metrics.enabled` is false. */
+  readonly metrics: GatewayMetrics | undefined;
+  /**
+   * The metrics port's server once `start()` bound it (`metrics.port`); resolves `undefined` when metrics
+   * are served on the main port, or off.
+   */
+  metricsServer(): Promise<MetricsServer | undefined>;
+  /** Graceful shutdown: whether the instance drains, and the WebSocket / legacy SSE calls still in flight. */
+  readonly drain: GatewayDrain;
   /**
    * Verifies a token with the request path's verifiers and revocation check, but caches nothing (so
    * checking a token signs nobody in): what `gatehouse_validate_token` uses.
@@ -158,7 +201,7 @@ export async function createGateway(
 ): Promise<Gateway> {
   assertProductionReady(config);
   const clock = deps.clock ?? systemClock;
-  const logger = deps.logger ?? createLogger({ level: config.log.level });
+  const logger = deps.logger ?? createLogger(config.log);
   const events = deps.events ?? createEventBus(logger);
   const unsubscribeAudit = subscribeAuditLog(events, logger);
   const urls = gatewayUrls(config, boundPort);
@@ -175,7 +218,46 @@ export async function createGateway(
     if (!health.ok) throw new GatehouseError('ERR_CONFIG_INVALID', `upstream.command: ${health.detail}`);
   }
 
-  const stores = deps.stores ?? (await openStores(config));
+  const tracing = await createTracing(config.tracing, { tracerProvider: deps.tracerProvider, logger });
+  const unsubscribeTracing = subscribeTracing(events, tracing);
+  const stores = traceStores(deps.stores ?? (await openStores(config)), tracing);
+  // The stored audit log: written in the background, never in a request's way (see createAuditWriter).
+  const audit = config.audit.enabled
+    ? createAuditWriter({
+        store: stores.audit,
+        clock,
+        logger,
+        queueMax: config.audit.queueMax,
+        retentionDays: config.audit.retentionDays,
+      })
+    : undefined;
+  const unsubscribeAuditWriter = audit && events.subscribe((event) => audit.record(event));
+  // Read at scrape time from what this instance holds; the parts named are assembled below.
+  const metrics = config.metrics.enabled
+    ? createGatewayMetrics({
+        sources: {
+          verification: () => verification.stats(),
+          activeSessions: () => registry.size,
+          upstreamConnections: () => registry.size + stateless.connectedUsers(),
+          audit: () => audit?.stats(),
+        },
+        routeGroup: routeGroups({
+          mcp: [
+            config.server.mcpPath,
+            ...(config.legacySse.enabled ? [config.legacySse.ssePath, config.legacySse.messagesPath] : []),
+            ...(config.websocket.enabled ? [config.websocket.path] : []),
+          ],
+          oauthToken: OAUTH_PATHS.token,
+          oauthAuthorize: OAUTH_PATHS.authorization,
+          oauthPrefix: '/oauth/',
+          admin: '/admin',
+          health: ['/healthz', '/readyz'],
+          metrics: config.metrics.port === undefined ? config.metrics.path : undefined,
+        }),
+        upstreamKind: upstream?.kind ?? 'in-process',
+      })
+    : undefined;
+  const unsubscribeMetrics = metrics && events.subscribe((event) => metrics.observeEvent(event));
   const { secretKeySource, sealer, keys } = await openDeploymentKeys(config, stores, clock);
   logger.info({ source: secretKeySource }, 'secret key');
   for (const note of keys.notes) logger.info({ key: note }, 'signing key');
@@ -238,6 +320,15 @@ export async function createGateway(
         clock,
         logger,
         events,
+        admin: config.admin.enabled
+          ? {
+              resource: urls.adminResource,
+              consoleClient: {
+                clientId: CONSOLE_CLIENT_ID,
+                redirectUri: `${urls.publicUrl}${CONSOLE_CALLBACK_PATH}`,
+              },
+            }
+          : undefined,
       })
     : undefined;
 
@@ -264,7 +355,9 @@ export async function createGateway(
   const connector =
     upstream === undefined
       ? inProcessConnector()
-      : createUpstreamConnector({ upstream, signer, clock, logger, credentials });
+      : upstreamsOutsideRequests(
+          createUpstreamConnector({ upstream, signer, clock, logger, credentials, tracing }),
+        );
   const upstreamProbe = upstream === undefined ? undefined : createUpstreamProbe(upstream, { clock });
 
   // Same verifiers and revocation check as requests, through a cache that stores nothing.
@@ -284,9 +377,13 @@ export async function createGateway(
       })
     : undefined;
   // One chain on every path to the upstream: tool-call events outermost, so every call is reported.
-  const interceptors: Interceptor[] = [createToolCallEvents(events, clock)];
+  const drain = createGatewayDrain();
+  sessions.onEnded((id) => drain.forgetSession(id));
+  const interceptors: Interceptor[] = [createToolCallEvents(events, clock), drain.interceptor];
   if (diagnostics !== undefined) interceptors.push(createDiagnosticsInterceptor(diagnostics, logger));
-  const chain = createInterceptorChain(interceptors);
+  // Innermost: times only what reaches the upstream.
+  if (metrics !== undefined) interceptors.push(metrics.upstreamTimer);
+  const chain = answersInCallerScope(createInterceptorChain(interceptors));
   const timeouts = upstreamTimeouts(upstream);
 
   const stateless = createStatelessBridge({
@@ -307,6 +404,8 @@ export async function createGateway(
     allowedOrigins: config.server.allowedOrigins,
     events,
     limits: requestLimits(config, stores),
+    tracing,
+    logger,
   });
   // Revoked access ends what it still holds open, on every transport, wherever the revocation came from.
   revocations.onRevoked(() => {
@@ -386,7 +485,10 @@ export async function createGateway(
           heartbeatIntervalMs: config.websocket.heartbeatIntervalMs,
           sessionTouchIntervalMs,
           timeouts,
-          renderError: (error) => renderError(error),
+          renderError: (error) => {
+            metrics?.observeError(error);
+            return renderError(error);
+          },
           events,
           clock,
           logger,
@@ -397,6 +499,15 @@ export async function createGateway(
   const mcp = new Hono<GuardedEnv>();
   mcp.onError((error, c) => renderError(error, requestIdOf(c)));
   if (upstream !== undefined) {
+    // The request's span first, so the guard's check is its child.
+    if (tracing.enabled) {
+      mcp.use(config.server.mcpPath, requestSpan(tracing, config.server.mcpPath));
+      if (config.legacySse.enabled) {
+        for (const path of [config.legacySse.ssePath, config.legacySse.messagesPath]) {
+          mcp.use(path, requestSpan(tracing, path));
+        }
+      }
+    }
     mcp.use(config.server.mcpPath, guard.middleware('streamable-http'));
     mcp.all(config.server.mcpPath, (c) =>
       endpoint.handle(c.req.raw, { principal: c.get('principal'), cacheHit: c.get('cacheHit') }),
@@ -423,12 +534,95 @@ export async function createGateway(
     c.json(keys.publicJwks(), 200, { 'cache-control': 'public, max-age=300' }),
   );
 
+  // Metrics on the main port, unless `metrics.port` gives them one of their own.
+  const scrape = metrics && metricsResponder(metrics, config.metrics.bearerToken);
+  const metricsRoute = new Hono<GatehouseEnv>();
+  if (scrape !== undefined && config.metrics.port === undefined) {
+    metricsRoute.all(config.metrics.path, (c) => scrape(c.req.method, c.req.header('authorization')));
+  }
+
+  // The operator's verbs, once; the admin API and console are shells over them (`admin.enabled`).
+  const admin = config.admin.enabled
+    ? createAdminService({
+        stores,
+        issuer: urls.issuer,
+        accessTokenTtlSeconds: config.authorizationServer.accessTokenTtlSeconds,
+        clock,
+        events,
+        keys,
+        // An upstream held here stops at once, also without a cluster bus.
+        sessionEnded: (sessionId) => {
+          const held = registry.get(sessionId);
+          if (held === undefined) return;
+          registry.remove(held);
+          held.sessionEnded('ended_by_operator');
+        },
+      })
+    : undefined;
+  const adminApps = admin === undefined ? [] : adminSubApps(admin);
+  function adminSubApps(service: AdminService): Hono<GatehouseEnv>[] {
+    const adminVerifier = createLocalVerifier({
+      keys,
+      issuer: urls.issuer,
+      audience: urls.adminResource,
+      clockToleranceSeconds: config.auth.clockToleranceSeconds,
+      clock,
+      name: 'gatehouse-admin',
+      refuseDevelopmentTokens: true,
+    });
+    const roles = createAdminRoleCheck({ users: stores.users, clock });
+    const perMinute = (keyPrefix: string) =>
+      stores.rateLimiter({ points: config.admin.requestsPerMinute, durationSeconds: 60, keyPrefix });
+    const limits = { perAddress: perMinute('admin-address'), perCaller: perMinute('admin-caller') };
+    const api = createAdminApi({
+      service,
+      verifyToken: (token) => adminVerifier.verify(token),
+      revocations,
+      roles,
+      apiToken: config.admin.apiToken,
+      resource: urls.adminResource,
+      resourceMetadataUrl: urls.adminResourceMetadataUrl,
+      authorizationServers: authorizationServer === undefined ? [] : [urls.issuer],
+      limits,
+      events,
+      clock,
+      logger,
+    });
+    if (authorizationServer === undefined) return [api];
+    const adminConsole = createAdminConsole({
+      service,
+      sessions: authorizationServer.browserSessions,
+      roles,
+      codes: stores.codes,
+      publicUrl: urls.publicUrl,
+      resource: urls.adminResource,
+      authorizationEndpoint: authorizationServer.urls.authorization,
+      limits,
+      events,
+      clock,
+      logger,
+    });
+    return [api, adminConsole];
+  }
+
   const app = createEdgeApp({
     clientAddress,
     logger,
+    observe: metrics && ((path, status, error) => metrics.observeRequest(path, status, error)),
     apps: [
       discovery,
-      createHealthApp({ stores, upstream: upstreamProbe, clock, logger }),
+      metricsRoute,
+      createHealthApp({ stores, upstream: upstreamProbe, clock, logger, draining: () => drain.draining }),
+      ...adminApps,
+      ...(upstream === undefined || config.server.mcpPath === '/'
+        ? []
+        : [
+            createLandingApp({
+              urls,
+              authorizationServers: authorizationServers(config, urls),
+              ownAuthorizationServer: authorizationServer !== undefined,
+            }),
+          ]),
       ...(authorizationServer === undefined
         ? []
         : [authorizationServer.endpoints, authorizationServer.pages]),
@@ -443,6 +637,7 @@ export async function createGateway(
 
   let sweeper: { stop(): void } | undefined;
   let keyRefresher: NodeJS.Timeout | undefined;
+  let metricsServer: Promise<MetricsServer | undefined> | undefined;
   logger.info(
     {
       resource: urls.resource,
@@ -470,10 +665,15 @@ export async function createGateway(
     guard,
     endpoint,
     legacySse,
-    websocket,
+    websocket: websocket && withUpgradeScope(websocket, upgradeClientAddress(clientAddress)),
     authorizationServer,
     credentials,
     upstreamProbe,
+    admin,
+    drain,
+    audit,
+    metrics,
+    metricsServer: () => metricsServer ?? Promise.resolve(undefined),
     authenticate(request, clientAddress = UNKNOWN_ADDRESS) {
       return guard.admit({
         origin: request.headers.get('origin') ?? undefined,
@@ -491,6 +691,23 @@ export async function createGateway(
         keys.refresh().catch((error: unknown) => logger.error({ err: error }, 'signing-key refresh failed'));
       }, KEY_REFRESH_MS);
       keyRefresher.unref();
+      audit?.start();
+      if (scrape !== undefined && config.metrics.port !== undefined) {
+        metricsServer ??= serveMetrics({
+          respond: scrape,
+          path: config.metrics.path,
+          host: config.metrics.host,
+          port: config.metrics.port,
+        }).catch((error: unknown) => {
+          logger.error({ err: error, port: config.metrics.port }, 'metrics port could not be bound');
+          return undefined;
+        });
+      } else if (scrape !== undefined && config.mode === 'production' && !config.metrics.bearerToken) {
+        logger.warn(
+          { path: config.metrics.path },
+          'metrics are served on the main port without a bearer token: set metrics.bearerToken or metrics.port',
+        );
+      }
     },
     async close() {
       sweeper?.stop();
@@ -504,7 +721,15 @@ export async function createGateway(
       await websocket?.close();
       await stateless.close();
       unsubscribeAudit();
+      // What shutting down reported (sessions ended) is in the queue too: written before the store closes.
+      unsubscribeAuditWriter?.();
+      await audit?.close();
+      unsubscribeMetrics?.();
+      await (await metricsServer)?.close();
       if (deps.stores === undefined) await stores.close();
+      // Last: what closing did is exported too.
+      unsubscribeTracing();
+      await tracing.shutdown();
     },
   };
 }

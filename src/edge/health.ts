@@ -11,19 +11,24 @@ export interface HealthOptions {
   readonly upstream: UpstreamProbe | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** True once the instance drains before stopping: `/readyz` then answers 503 `draining`. */
+  readonly draining?: () => boolean;
 }
 
 /**
  * `/healthz`: the process answers. `/readyz`: it can serve — the store answers and the upstream can be
  * used (a stdio command that resolves, an HTTP upstream that answers); 503 with what is wrong otherwise,
  * so a load balancer sends no user to an instance that would only fail them. A shared store also reports
- * its cluster bus (`connected` or `reconnecting`), which does not decide readiness.
+ * its cluster bus (`connected` or `reconnecting`), which does not decide readiness. While the instance
+ * drains (SIGTERM), `/readyz` answers 503 `draining` at once, so load balancers stop sending; `/healthz`
+ * still answers 200 (the process is alive and finishing its work).
  */
 export function createHealthApp(options: HealthOptions): Hono<GatehouseEnv> {
-  const { stores, upstream, clock, logger } = options;
+  const { stores, upstream, clock, logger, draining } = options;
   const app = new Hono<GatehouseEnv>();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
+    if (draining?.() === true) return c.json({ status: 'draining' }, 503);
     let store: 'ok' | 'unavailable' = 'ok';
     try {
       await stores.sessions.get('readiness-probe', clock.now());

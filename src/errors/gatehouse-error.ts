@@ -37,6 +37,10 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_USER_EXISTS: 409,
   /** Local accounts: no account has this username. */
   ERR_USER_NOT_FOUND: 404,
+  /** Admin: no grant has this id (or it expired). */
+  ERR_GRANT_NOT_FOUND: 404,
+  /** Admin: no dynamically registered client has this id (or its registration lapsed). */
+  ERR_CLIENT_NOT_FOUND: 404,
   /** Local accounts: not 1–64 characters of `a-z 0-9 . _ @ + -` after normalisation. */
   ERR_USERNAME_INVALID: 400,
   /** Local accounts: the new password breaks the policy (`details.reason`: `too_short`, `too_long`, `malformed`). */
@@ -45,6 +49,12 @@ export const GATEHOUSE_ERROR_STATUS = {
   ERR_PASSWORD_HASH_INVALID: 500,
   /** Library mode: `currentPrincipal()` was called outside a request Gatehouse authenticated (a bug, never a default user). */
   ERR_NO_REQUEST_CONTEXT: 500,
+  /** Admin API and console: the caller is authenticated but is not (or no longer) an administrator. */
+  ERR_ADMIN_REQUIRED: 403,
+  /** Admin console: a form post without this browser sign-in's CSRF token, or from another site. */
+  ERR_CSRF_INVALID: 403,
+  /** The instance is draining before it stops (SIGTERM): new requests go to another instance (`Retry-After`). */
+  ERR_SHUTTING_DOWN: 503,
 } as const;
 
 export type GatehouseErrorCode = keyof typeof GATEHOUSE_ERROR_STATUS;

@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, DEV_TOKEN_MAX_TTL_SECONDS } from '../../src/cli/token.js';
 import { createSqliteStores } from '../../src/stores/sqlite/index.js';
-import { cleanEnv, CLI_ENTRY as entry, runCli, TSX_LOADER as tsx } from '../helpers/cli.js';
+import { CLI_ARGS, cleanEnv, runCli, TSX_LOADER as tsx } from '../helpers/cli.js';
 
 const demo = fileURLToPath(new URL('../../src/demo/stdio-main.ts', import.meta.url));
 
@@ -31,9 +31,7 @@ describe('gatehouse CLI', () => {
     const server: ChildProcess = spawn(
       process.execPath,
       [
-        '--import',
-        tsx,
-        entry,
+        ...CLI_ARGS,
         'serve',
         '--port',
         '0',

@@ -4,8 +4,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The tsx loader by absolute URL, so children started in another working directory still find it. */
 export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-/** The CLI's entry point, run from source. */
-export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
+/**
+ * The CLI's entry point as built into `dist/` (the suite's global setup compiles it first: see
+ * `build-cli.ts`), which is what `bin/gatehouse.js` and the published package run.
+ */
+export const CLI_ENTRY = fileURLToPath(new URL('../../dist/cli/entry.js', import.meta.url));
+/** The arguments to `node` that run the `gatehouse` CLI: `[...CLI_ARGS, 'serve', …]`. */
+export const CLI_ARGS: readonly string[] = [CLI_ENTRY];
 
 export interface CliResult {
   readonly code: number;
@@ -26,7 +31,7 @@ export function runCli(
   stdin = '',
 ): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...args], { cwd, env });
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

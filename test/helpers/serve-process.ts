@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_ENTRY, cleanEnv, TSX_LOADER } from './cli.js';
+import { CLI_ARGS, cleanEnv } from './cli.js';
 
 /** A `gatehouse serve` child process, run from source like `runCli` runs the other commands. */
 export interface ServeProcess {
@@ -32,7 +32,7 @@ export function startServe(
   args: readonly string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number },
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, 'serve', ...args], {
+  const child = spawn(process.execPath, [...CLI_ARGS, 'serve', ...args], {
     cwd: options.cwd,
     env: options.env,
   });

@@ -426,7 +426,8 @@ describe('loadConfig: errors', () => {
     const error = configError({
       file: 'broken.json',
       env: { GATEHOUSE_SERVER__PORT: 'x' },
-      readFile: files({ 'broken.json': '{"server": {"port": 1,}}' }),
+      // Comments and trailing commas are allowed (JSONC); a missing comma is not.
+      readFile: files({ 'broken.json': '{"server": {"port": 1 "host": "x"}}' }),
     });
     expect(issuesOf(error)).toEqual([
       expect.objectContaining({ path: '', source: 'file broken.json' }),
