@@ -3,7 +3,13 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { OAuthError } from '../errors/oauth-error.js';
-import { clientFacing, genericMessage, logHiddenError, type RenderContext } from '../errors/render.js';
+import {
+  clientFacing,
+  genericMessage,
+  logExposedError,
+  logHiddenError,
+  type RenderContext,
+} from '../errors/render.js';
 import { authenticate } from '../guard/bearer.js';
 import { bearerChallenge } from '../guard/challenge.js';
 import type { Principal } from '../identity/principal.js';
@@ -556,10 +562,7 @@ export function renderAdminApiError(thrown: unknown, ctx: AdminApiRenderContext)
   if (error instanceof GatehouseError) {
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
     if (error.expose) {
-      ctx.logger[error.status >= 500 ? 'warn' : 'info'](
-        { code: error.code, requestId: ctx.requestId, ...(error.status >= 500 && { err: error }) },
-        error.message,
-      );
+      logExposedError(error, ctx);
       return answer(
         error.status,
         error.code,

@@ -170,6 +170,51 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
     .concat('\n');
 }
 
+/** What a `list` command asks the admin service for: `--user` when it offers one, `--limit` when given. */
+export interface ListQuery {
+  readonly username?: string;
+  readonly limit?: number;
+}
+
+/**
+ * Adds `<group> list`, as `sessions`, `grants` and `clients` share it: `--limit` and `--json`, and
+ * `--user <username>` when `user` describes it. Prints a JSON array with `--json`, else `table`; a table
+ * that fills the page (`--limit`, default 100) is followed, on stderr, by a hint to pass `--limit`.
+ */
+export function addListCommand<T>(
+  group: Command,
+  spec: {
+    readonly description: string;
+    readonly user?: string;
+    readonly list: (service: AdminService, query: ListQuery) => Promise<readonly T[]>;
+    readonly table: (list: readonly T[]) => string;
+  },
+): void {
+  const command = group.command('list').description(spec.description);
+  if (spec.user !== undefined) command.option('--user <username>', spec.user);
+  withConfigFlags(
+    command
+      .option('--limit <n>', 'at most this many (1-1000, default 100)')
+      .option('--json', 'print a JSON array instead of a table'),
+  ).action((flags: JsonFlags & { user?: string; limit?: string }) =>
+    withAdmin(flags, async ({ service }) => {
+      const limit = parseLimit(flags.limit);
+      const list = await spec.list(service, {
+        ...(flags.user !== undefined && { username: flags.user }),
+        ...(limit !== undefined && { limit }),
+      });
+      if (flags.json === true) {
+        printJson(list);
+        return;
+      }
+      process.stdout.write(spec.table(list));
+      if (list.length === (limit ?? 100)) {
+        process.stderr.write(`showing the first ${list.length}; pass --limit to see more\n`);
+      }
+    }),
+  );
+}
+
 /** `--limit N`: a whole number from 1 to `max`. */
 export function parseLimit(value: string | undefined, max = 1000): number | undefined {
   if (value === undefined) return undefined;

@@ -1,21 +1,17 @@
 import type { Command } from 'commander';
 import type { AdminClient } from '../admin/service.js';
 import {
+  addListCommand,
   commandGroup,
   count,
   formatTable,
   type JsonFlags,
-  parseLimit,
   printJson,
   shortTime,
   withAdmin,
   withConfigFlags,
 } from './admin-command.js';
 import type { CliConfigFlags } from './config-flags.js';
-
-interface ListFlags extends JsonFlags {
-  limit?: string;
-}
 
 /**
  * `gatehouse clients …`: the dynamically registered OAuth clients (configured clients live in the config
@@ -25,23 +21,11 @@ interface ListFlags extends JsonFlags {
 export function registerClients(program: Command): void {
   const clients = commandGroup(program, 'clients', 'see, approve and remove registered OAuth clients');
 
-  withConfigFlags(
-    clients
-      .command('list')
-      .description('list registered clients, oldest first')
-      .option('--limit <n>', 'at most this many (1-1000, default 100)')
-      .option('--json', 'print a JSON array instead of a table'),
-  ).action((flags: ListFlags) =>
-    withAdmin(flags, async ({ service }) => {
-      const limit = parseLimit(flags.limit);
-      const list = await service.clients.list(limit === undefined ? {} : { limit });
-      if (flags.json === true) {
-        printJson(list);
-        return;
-      }
-      process.stdout.write(table(list));
-    }),
-  );
+  addListCommand(clients, {
+    description: 'list registered clients, oldest first',
+    list: (service, query) => service.clients.list(query),
+    table,
+  });
 
   withConfigFlags(
     clients

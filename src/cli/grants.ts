@@ -1,21 +1,14 @@
 import type { Command } from 'commander';
 import type { AdminGrant } from '../admin/service.js';
 import {
+  addListCommand,
   commandGroup,
   formatTable,
-  type JsonFlags,
-  parseLimit,
-  printJson,
   shortTime,
   withAdmin,
   withConfigFlags,
 } from './admin-command.js';
 import type { CliConfigFlags } from './config-flags.js';
-
-interface ListFlags extends JsonFlags {
-  user?: string;
-  limit?: string;
-}
 
 /**
  * `gatehouse grants …`: the grants (a user's authorization of one client, and its refresh tokens), and
@@ -28,30 +21,12 @@ export function registerGrants(program: Command): void {
     'see and revoke what users authorized their MCP clients to do',
   );
 
-  withConfigFlags(
-    grants
-      .command('list')
-      .description('list grants not yet expired, oldest first (with --user: only the live ones)')
-      .option('--user <username>', "only this local account's live grants")
-      .option('--limit <n>', 'at most this many (1-1000, default 100)')
-      .option('--json', 'print a JSON array instead of a table'),
-  ).action((flags: ListFlags) =>
-    withAdmin(flags, async ({ service }) => {
-      const limit = parseLimit(flags.limit);
-      const list = await service.grants.list({
-        ...(flags.user !== undefined && { username: flags.user }),
-        ...(limit !== undefined && { limit }),
-      });
-      if (flags.json === true) {
-        printJson(list);
-        return;
-      }
-      process.stdout.write(table(list));
-      if (list.length === (limit ?? 100)) {
-        process.stderr.write(`showing the first ${list.length}; pass --limit to see more\n`);
-      }
-    }),
-  );
+  addListCommand(grants, {
+    description: 'list grants not yet expired, oldest first (with --user: only the live ones)',
+    user: "only this local account's live grants",
+    list: (service, query) => service.grants.list(query),
+    table,
+  });
 
   withConfigFlags(
     grants

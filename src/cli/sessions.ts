@@ -1,22 +1,16 @@
 import type { Command } from 'commander';
 import type { AdminSession } from '../admin/service.js';
 import {
+  addListCommand,
   commandGroup,
   count,
   formatTable,
   type JsonFlags,
-  parseLimit,
-  printJson,
   shortTime,
   UsageError,
   withAdmin,
   withConfigFlags,
 } from './admin-command.js';
-
-interface ListFlags extends JsonFlags {
-  user?: string;
-  limit?: string;
-}
 
 interface EndFlags extends JsonFlags {
   user?: string;
@@ -29,30 +23,12 @@ interface EndFlags extends JsonFlags {
 export function registerSessions(program: Command): void {
   const sessions = commandGroup(program, 'sessions', 'see and end live MCP sessions');
 
-  withConfigFlags(
-    sessions
-      .command('list')
-      .description('list live sessions, oldest first')
-      .option('--user <username>', "only this local account's sessions")
-      .option('--limit <n>', 'at most this many (1-1000, default 100)')
-      .option('--json', 'print a JSON array instead of a table'),
-  ).action((flags: ListFlags) =>
-    withAdmin(flags, async ({ service }) => {
-      const limit = parseLimit(flags.limit);
-      const list = await service.sessions.list({
-        ...(flags.user !== undefined && { username: flags.user }),
-        ...(limit !== undefined && { limit }),
-      });
-      if (flags.json === true) {
-        printJson(list);
-        return;
-      }
-      process.stdout.write(table(list));
-      if (list.length === (limit ?? 100)) {
-        process.stderr.write(`showing the first ${list.length}; pass --limit to see more\n`);
-      }
-    }),
-  );
+  addListCommand(sessions, {
+    description: 'list live sessions, oldest first',
+    user: "only this local account's sessions",
+    list: (service, query) => service.sessions.list(query),
+    table,
+  });
 
   withConfigFlags(
     sessions

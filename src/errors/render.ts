@@ -58,6 +58,17 @@ export function logHiddenError(error: unknown, ctx: RenderContext, message = 're
 }
 
 /**
+ * Logs an error that is answered with its own message: `info` for a refusal, `warn` with the error (and so
+ * its cause) for a server error marked safe to show.
+ */
+export function logExposedError(error: GatehouseError, ctx: RenderContext): void {
+  ctx.logger[error.status >= 500 ? 'warn' : 'info'](
+    { code: error.code, requestId: ctx.requestId, ...(error.status >= 500 && { err: error }) },
+    error.message,
+  );
+}
+
+/**
  * A Gatehouse error (or anything else) as a JSON-RPC error envelope: the stable code in `data.code`. An
  * error that is not exposed — every unknown error, and server errors unless marked safe — becomes a
  * generic `server_error` with the request id, its message, details and cause logged, never sent.
@@ -68,9 +79,7 @@ export function renderJsonRpcError(thrown: unknown, ctx: RenderContext): Respons
   if (error instanceof GatehouseError) {
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
     if (error.expose) {
-      if (error.status >= 500)
-        ctx.logger.warn({ code: error.code, err: error, requestId: ctx.requestId }, error.message);
-      else ctx.logger.info({ code: error.code, requestId: ctx.requestId }, error.message);
+      logExposedError(error, ctx);
       return jsonRpcError(
         error.status,
         JSONRPC_CODE[error.code] ?? -32000,
@@ -158,10 +167,7 @@ export function renderOAuthEndpointError(thrown: unknown, request: Request, ctx:
   if (error instanceof GatehouseError) {
     if (error.retryAfterSeconds !== undefined) headers.set('retry-after', String(error.retryAfterSeconds));
     if (error.expose) {
-      ctx.logger[error.status >= 500 ? 'warn' : 'info'](
-        { code: error.code, requestId: ctx.requestId, ...(error.status >= 500 && { err: error }) },
-        error.message,
-      );
+      logExposedError(error, ctx);
       return json(
         {
           error: oauthCodeFor(error),

@@ -1,7 +1,7 @@
 import type { ClientStore } from '../ports.js';
 import { type ClientRow, clientRowMapper } from '../sql-rows.js';
 import type { PostgresContext } from './context.js';
-import { pageStatement, pageValues, parsedJson } from './rows.js';
+import { parsedJson, queryPage } from './rows.js';
 
 const toRecord = clientRowMapper(parsedJson);
 
@@ -44,15 +44,8 @@ export function createPostgresClientStore(ctx: PostgresContext): ClientStore {
       return rows[0] === undefined ? undefined : toRecord(rows[0]);
     },
     async list(now, page) {
-      const { rows } = await ctx.query<ClientRow<'parsed'>>(
-        pageStatement(
-          clients,
-          'client_id',
-          'expires_at IS NULL OR expires_at > $1',
-          page.after !== undefined,
-        ),
-        pageValues(now, page),
-      );
+      const live = 'expires_at IS NULL OR expires_at > $1';
+      const rows = await queryPage<ClientRow<'parsed'>>(ctx, clients, 'client_id', live, now, page);
       return rows.map(toRecord);
     },
     // `approved_at` keeps the first approval.

@@ -4,7 +4,7 @@ import { type GrantRow, grantRowMapper, type RefreshTokenRow, toRefreshTokenRef 
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
 import { revocationInsert } from './revocations.js';
-import { pageStatement, pageValues, parsedJson, sweepStatement } from './rows.js';
+import { parsedJson, queryPage, sweepStatement } from './rows.js';
 
 const toRecord = grantRowMapper(parsedJson);
 
@@ -110,10 +110,7 @@ export function createPostgresGrantStore(ctx: PostgresContext): GrantStore {
       return rows.map(toRecord);
     },
     async list(now, page) {
-      const { rows } = await ctx.query<GrantRow<'parsed'>>(
-        pageStatement(grants, 'id', 'expires_at > $1', page.after !== undefined),
-        pageValues(now, page),
-      );
+      const rows = await queryPage<GrantRow<'parsed'>>(ctx, grants, 'id', 'expires_at > $1', now, page);
       return rows.map(toRecord);
     },
     // The foreign key's ON DELETE CASCADE removes every refresh token of the swept grants with them.

@@ -1,6 +1,8 @@
+import type { QueryResultRow } from 'pg';
 import { pageLimit } from '../list-page.js';
 import type { ListPage } from '../ports.js';
 import type { JsonReader } from '../sql-rows.js';
+import type { Queryable } from './context.js';
 
 /** Reads a `json` column, which `pg` hands back already parsed. */
 export const parsedJson: JsonReader<'parsed'> = (value) => value;
@@ -25,18 +27,27 @@ export function sweepStatement(
 }
 
 /**
- * One page of an operator's listing of `table`: rows matching `live` (which reads `$1`, the time), in
- * (`created_at`, `idColumn`) order, at most `$2`; with `after`, only those strictly after (`$3`, `$4`).
- * Two statements rather than one with `$3 IS NULL OR …`, which would keep the planner from starting the
- * index range at the cursor.
+ * One page of an operator's listing of `table`: rows matching `live` (which reads `$1`, the time `now`), in
+ * (`created_at`, `idColumn`) order, strictly after `page.after`, at most `page.limit`. Two statements
+ * rather than one with `$3 IS NULL OR …`, which would keep the planner from starting the index range at
+ * the cursor.
  */
-export function pageStatement(table: string, idColumn: string, live: string, after: boolean): string {
-  const cursor = after ? `(created_at, ${idColumn}) > ($3, $4) AND ` : '';
-  return `SELECT * FROM ${table} WHERE ${cursor}(${live}) ORDER BY created_at, ${idColumn} LIMIT $2`;
-}
-
-/** The values of a {@link pageStatement}. */
-export function pageValues(now: number, page: ListPage): unknown[] {
+export async function queryPage<R extends QueryResultRow>(
+  db: Queryable,
+  table: string,
+  idColumn: string,
+  live: string,
+  now: number,
+  page: ListPage,
+): Promise<R[]> {
   const limit = pageLimit(page.limit);
-  return page.after === undefined ? [now, limit] : [now, limit, page.after.createdAt, page.after.id];
+  const order = `ORDER BY created_at, ${idColumn} LIMIT $2`;
+  const { rows } =
+    page.after === undefined
+      ? await db.query<R>(`SELECT * FROM ${table} WHERE (${live}) ${order}`, [now, limit])
+      : await db.query<R>(
+          `SELECT * FROM ${table} WHERE (created_at, ${idColumn}) > ($3, $4) AND (${live}) ${order}`,
+          [now, limit, page.after.createdAt, page.after.id],
+        );
+  return rows;
 }

@@ -3,7 +3,7 @@ import type { CreateSessionResult, SessionStore } from '../ports.js';
 import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
 import type { PostgresContext } from './context.js';
-import { pageStatement, pageValues, parsedJson, sweepStatement } from './rows.js';
+import { parsedJson, queryPage, sweepStatement } from './rows.js';
 import { isUniqueViolation } from './store-error.js';
 
 const toRecord = sessionRowMapper(parsedJson);
@@ -147,15 +147,8 @@ export function createPostgresSessionStore(ctx: PostgresContext): SessionStore {
     },
 
     async list(now, page) {
-      const { rows } = await ctx.query<SessionRow<'parsed'>>(
-        pageStatement(
-          sessions,
-          'id',
-          'idle_expires_at > $1 AND absolute_expires_at > $1',
-          page.after !== undefined,
-        ),
-        pageValues(now, page),
-      );
+      const live = 'idle_expires_at > $1 AND absolute_expires_at > $1';
+      const rows = await queryPage<SessionRow<'parsed'>>(ctx, sessions, 'id', live, now, page);
       return rows.map(toRecord);
     },
     async deleteExpired(now, limit) {

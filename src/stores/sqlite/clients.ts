@@ -1,8 +1,7 @@
 import type Database from 'better-sqlite3';
-import { pageLimit } from '../list-page.js';
 import type { ClientStore } from '../ports.js';
 import { type ClientRow, clientRowMapper } from '../sql-rows.js';
-import { prepare } from './prepare.js';
+import { prepare, preparePage } from './prepare.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
@@ -23,21 +22,11 @@ export function createSqliteClientStore(db: Database.Database): ClientStore {
     db,
     'SELECT * FROM clients WHERE client_id = @clientId AND (expires_at IS NULL OR expires_at > @now)',
   );
-  // Two statements rather than one with `@after IS NULL OR …`, which would keep the planner from starting
-  // the index range at the cursor.
-  const selectFirstPage = prepare<{ now: number; limit: number }, ClientRow<'text'>>(
+  const selectPage = preparePage<ClientRow<'text'>>(
     db,
-    `SELECT * FROM clients WHERE (expires_at IS NULL OR expires_at > @now)
-     ORDER BY created_at, client_id LIMIT @limit`,
-  );
-  const selectNextPage = prepare<
-    { now: number; afterCreatedAt: number; afterId: string; limit: number },
-    ClientRow<'text'>
-  >(
-    db,
-    `SELECT * FROM clients
-     WHERE (created_at, client_id) > (@afterCreatedAt, @afterId) AND (expires_at IS NULL OR expires_at > @now)
-     ORDER BY created_at, client_id LIMIT @limit`,
+    'clients',
+    'client_id',
+    'expires_at IS NULL OR expires_at > @now',
   );
   // `approved_at` keeps the first approval; `@approved` is 1 or 0.
   const updateApproved = prepare<{ clientId: string; approved: number; now: number }, ClientRow<'text'>>(
@@ -75,20 +64,7 @@ export function createSqliteClientStore(db: Database.Database): ClientStore {
         const row = selectLive.get({ clientId, now });
         return row === undefined ? undefined : toRecord(row);
       }),
-    list: (now, page) =>
-      guarded(() => {
-        const limit = pageLimit(page.limit);
-        const rows =
-          page.after === undefined
-            ? selectFirstPage.all({ now, limit })
-            : selectNextPage.all({
-                now,
-                afterCreatedAt: page.after.createdAt,
-                afterId: page.after.id,
-                limit,
-              });
-        return rows.map(toRecord);
-      }),
+    list: (now, page) => guarded(() => selectPage(now, page).map(toRecord)),
     setApproved: (clientId, approved, now) =>
       guarded(() => {
         const row = updateApproved.get({ clientId, approved: approved ? 1 : 0, now });

@@ -1,10 +1,9 @@
 import type Database from 'better-sqlite3';
-import { pageLimit } from '../list-page.js';
 import type { GrantRecord, GrantStore } from '../ports.js';
 import { snapshotPrincipalKey } from '../principal-key.js';
 import { type GrantRow, grantRowMapper, type RefreshTokenRow, toRefreshTokenRef } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
-import { prepare } from './prepare.js';
+import { prepare, preparePage } from './prepare.js';
 import { prepareRevocationInsert } from './revocations.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
@@ -62,20 +61,7 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
      WHERE principal_key = @principalKey AND revoked_at IS NULL AND expires_at > @now
      ORDER BY created_at, id`,
   );
-  // Two statements rather than one with `@after IS NULL OR …`, which would keep the planner from starting
-  // the (created_at, id) index range at the cursor.
-  const selectFirstPage = prepare<{ now: number; limit: number }, GrantRow<'text'>>(
-    db,
-    'SELECT * FROM grants WHERE expires_at > @now ORDER BY created_at, id LIMIT @limit',
-  );
-  const selectNextPage = prepare<
-    { now: number; afterCreatedAt: number; afterId: string; limit: number },
-    GrantRow<'text'>
-  >(
-    db,
-    `SELECT * FROM grants WHERE (created_at, id) > (@afterCreatedAt, @afterId) AND expires_at > @now
-     ORDER BY created_at, id LIMIT @limit`,
-  );
+  const selectPage = preparePage<GrantRow<'text'>>(db, 'grants', 'id', 'expires_at > @now');
   const deleteExpiredGrants = prepare<{ now: number; limit: number }, string>(
     db,
     `DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at <= @now LIMIT @limit)
@@ -174,20 +160,7 @@ export function createSqliteGrantStore(db: Database.Database): GrantStore {
       guarded(() => revokeByPrincipalTx.immediate(principalKey, now, revocationExpiresAt)),
     listByPrincipal: (principalKey, now) =>
       guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
-    list: (now, page) =>
-      guarded(() => {
-        const limit = pageLimit(page.limit);
-        const rows =
-          page.after === undefined
-            ? selectFirstPage.all({ now, limit })
-            : selectNextPage.all({
-                now,
-                afterCreatedAt: page.after.createdAt,
-                afterId: page.after.id,
-                limit,
-              });
-        return rows.map(toRecord);
-      }),
+    list: (now, page) => guarded(() => selectPage(now, page).map(toRecord)),
     deleteExpired: (now, limit) =>
       guarded(() => {
         const max = sweepLimit(limit);

@@ -1,11 +1,10 @@
 import type Database from 'better-sqlite3';
 import { GatehouseError } from '../../errors/gatehouse-error.js';
-import { pageLimit } from '../list-page.js';
 import type { CreateSessionResult, SessionLimit, SessionRecord, SessionStore } from '../ports.js';
 import { sessionFields } from '../session-fields.js';
 import { type SessionRow, sessionRowMapper } from '../sql-rows.js';
 import { sweepLimit } from '../sweep-limit.js';
-import { prepare as prepareStatement } from './prepare.js';
+import { preparePage, prepare as prepareStatement } from './prepare.js';
 import { parseJson } from './rows.js';
 import { guarded } from './store-error.js';
 
@@ -77,18 +76,7 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
   const selectByPrincipal = prepare<{ principalKey: string; now: number }, SessionRow<'text'>>(
     `SELECT * FROM sessions WHERE principal_key = @principalKey AND ${LIVE} ORDER BY created_at, id`,
   );
-  // Two statements rather than one with `@after IS NULL OR …`, which would keep the planner from starting
-  // the (created_at, id) index range at the cursor.
-  const selectFirstPage = prepare<{ now: number; limit: number }, SessionRow<'text'>>(
-    `SELECT * FROM sessions WHERE ${LIVE} ORDER BY created_at, id LIMIT @limit`,
-  );
-  const selectNextPage = prepare<
-    { now: number; afterCreatedAt: number; afterId: string; limit: number },
-    SessionRow<'text'>
-  >(
-    `SELECT * FROM sessions WHERE (created_at, id) > (@afterCreatedAt, @afterId) AND ${LIVE}
-     ORDER BY created_at, id LIMIT @limit`,
-  );
+  const selectPage = preparePage<SessionRow<'text'>>(db, 'sessions', 'id', LIVE);
   // DELETE … LIMIT needs a compile-time option the bundled SQLite lacks; a LIMITed id subquery does the same.
   const deleteExpiredRows = prepare<{ now: number; limit: number }, SessionRow<'text'>>(
     `DELETE FROM sessions WHERE id IN (
@@ -153,20 +141,7 @@ export function createSqliteSessionStore(db: Database.Database): SessionStore {
       guarded(() => deleteAllOf.all({ principalKey }).sort(byCreatedAtThenId).map(toRecord)),
     listByPrincipal: (principalKey, now) =>
       guarded(() => selectByPrincipal.all({ principalKey, now }).map(toRecord)),
-    list: (now, page) =>
-      guarded(() => {
-        const limit = pageLimit(page.limit);
-        const rows =
-          page.after === undefined
-            ? selectFirstPage.all({ now, limit })
-            : selectNextPage.all({
-                now,
-                afterCreatedAt: page.after.createdAt,
-                afterId: page.after.id,
-                limit,
-              });
-        return rows.map(toRecord);
-      }),
+    list: (now, page) => guarded(() => selectPage(now, page).map(toRecord)),
     deleteExpired: (now, limit) =>
       guarded(() => {
         const max = sweepLimit(limit);
