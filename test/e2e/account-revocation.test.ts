@@ -6,18 +6,13 @@ import { cleanEnv, runCli } from '../helpers/cli.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/late-server.js';
 import { postMcp } from '../helpers/mcp-http.js';
-import { authorizeUrl as authorizeAt, type CookieJar, pkce, signIn } from '../helpers/oauth.js';
+import { authorizeUrl as authorizeAt, type CookieJar, pkce } from '../helpers/oauth.js';
+import { gatewayAt, REDIRECT_URI, registerAndSignIn, type Tokens } from '../helpers/signed-in-client.js';
 import { eventually, isAlive } from '../helpers/wait.js';
 import { connectRaw } from '../helpers/websocket.js';
 
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a completely new passphrase';
-const REDIRECT = 'http://127.0.0.1:53682/callback';
-
-interface Tokens {
-  access_token: string;
-  refresh_token: string;
-}
 
 /**
  * Security finding HIGH: removing an account, changing its password or disabling it must take away
@@ -50,38 +45,8 @@ describe('removing, re-passwording or disabling an account takes its access away
     };
   }
 
-  async function signInAndRedeem(running: TestGateway, password = PASSWORD, jar?: CookieJar) {
-    const base = running.gateway.urls.publicUrl;
-    const registered = await fetch(`${base}/oauth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-        client_name: 'Revoke test',
-      }),
-    });
-    const { client_id } = (await registered.json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
-    const authorize = authorizeUrl(running, client_id, challenge);
-    const result = await signIn(authorize, {
-      username: 'alice',
-      password,
-      ...(jar !== undefined && { jar }),
-    });
-    const code = result.callback.searchParams.get('code') as string;
-    const tokens = (await (
-      await token(running, {
-        grant_type: 'authorization_code',
-        client_id,
-        code,
-        code_verifier: verifier,
-        redirect_uri: REDIRECT,
-      })
-    ).json()) as Tokens;
-    return { clientId: client_id, tokens, jar: result.jar };
-  }
+  const signInAndRedeem = (running: TestGateway, password = PASSWORD) =>
+    registerAndSignIn(gatewayAt(running), { username: 'alice', password }, 'Revoke test');
 
   const authorizeUrl = (
     running: TestGateway,
@@ -91,7 +56,7 @@ describe('removing, re-passwording or disabling an account takes its access away
   ) =>
     authorizeAt(
       running.gateway.urls.publicUrl,
-      { clientId, redirectUri: REDIRECT, challenge, resource: running.gateway.urls.resource },
+      { clientId, redirectUri: REDIRECT_URI, challenge, resource: running.gateway.urls.resource },
       extra,
     );
 

@@ -3,6 +3,7 @@ import type { GatehouseEvent } from '../../src/ops/events.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postMcp } from '../helpers/mcp-http.js';
 import { authorizeUrl, pkce, signIn } from '../helpers/oauth.js';
+import { gatewayAt, registerAndSignIn } from '../helpers/signed-in-client.js';
 
 const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -255,36 +256,11 @@ describe('admin API', () => {
     await call('POST', '/users/dave/revoke');
 
     // Sessions and grants: alice connects through OAuth with a registered client and opens a session.
-    const registered = await fetch(`${base}/oauth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-        client_name: 'Alice app',
-      }),
-    });
-    const { client_id } = (await registered.json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
-    const result = await signIn(
-      authorizeUrl(base, {
-        clientId: client_id,
-        redirectUri: REDIRECT,
-        challenge,
-        resource: gw.gateway.urls.resource,
-      }),
+    const { clientId: client_id, tokens: aliceTokens } = await registerAndSignIn(
+      gatewayAt(gw),
       { username: 'alice', password: PASSWORD },
+      'Alice app',
     );
-    const aliceTokens = (await (
-      await tokenRequest({
-        grant_type: 'authorization_code',
-        client_id,
-        code: result.callback.searchParams.get('code') as string,
-        code_verifier: verifier,
-        redirect_uri: REDIRECT,
-      })
-    ).json()) as Tokens;
     const opened = await postMcp(gw.mcpUrl, aliceTokens.access_token, {
       jsonrpc: '2.0',
       id: 1,

@@ -7,10 +7,9 @@ import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { connectClient, text } from '../helpers/mcp.js';
 import { postMcp } from '../helpers/mcp-http.js';
-import { authorizeUrl, pkce, signIn } from '../helpers/oauth.js';
+import { gatewayAt, registerAndSignIn } from '../helpers/signed-in-client.js';
 
 const PASSWORD = 'correct horse battery staple';
-const REDIRECT = 'http://127.0.0.1:53682/callback';
 const SHOTS = join(process.cwd(), 'test-results', 'console');
 
 /**
@@ -72,43 +71,15 @@ describe('admin console in headless Chromium', () => {
 
   /** alice connects a real MCP client with an OAuth access token (a grant she can be signed out of). */
   async function aliceConnects(): Promise<{ token: string; sessionId: string }> {
-    const registered = await fetch(`${base}/oauth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-        client_name: 'Alice notes app',
-      }),
-    });
-    const { client_id } = (await registered.json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
-    const result = await signIn(
-      authorizeUrl(base, {
-        clientId: client_id,
-        redirectUri: REDIRECT,
-        challenge,
-        resource: gw.gateway.urls.resource,
-      }),
+    const { tokens } = await registerAndSignIn(
+      gatewayAt(gw),
       { username: 'alice', password: PASSWORD },
+      'Alice notes app',
     );
-    const response = await fetch(`${base}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        client_id,
-        code: result.callback.searchParams.get('code') as string,
-        code_verifier: verifier,
-        redirect_uri: REDIRECT,
-      }).toString(),
-    });
-    const { access_token } = (await response.json()) as { access_token: string };
-    const { client, transport } = await connectClient(gw.mcpUrl, access_token);
+    const { client, transport } = await connectClient(gw.mcpUrl, tokens.access_token);
     clients.push(client);
     expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toContain('alice');
-    return { token: access_token, sessionId: transport.sessionId as string };
+    return { token: tokens.access_token, sessionId: transport.sessionId as string };
   }
 
   const ping = (token: string, sessionId?: string) =>

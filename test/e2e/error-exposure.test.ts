@@ -9,6 +9,7 @@ import type { Stores } from '../../src/stores/ports.js';
 import { createSqliteStores } from '../../src/stores/sqlite/index.js';
 import { guarded } from '../../src/stores/sqlite/store-error.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { INIT, postMcp } from '../helpers/mcp-http.js';
 
 /** A real SQLite failure, as the adapter reports it (`ERR_STORE_UNAVAILABLE` with `details.sqliteCode`). */
 function failingSqlite(): Promise<never> {
@@ -61,24 +62,7 @@ describe('server errors are answered without their internals, with a request id 
 
   it('the MCP endpoint: 503 ERR_STORE_UNAVAILABLE with Retry-After and a request id; no SQLite code, no message from inside', async () => {
     const { running, logs } = await start();
-    const response = await fetch(running.mcpUrl, {
-      method: 'POST',
-      headers: {
-        accept: 'application/json, text/event-stream',
-        'content-type': 'application/json',
-        authorization: `Bearer ${await running.token('alice')}`,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      }),
-    });
+    const response = await postMcp(running.mcpUrl, await running.token('alice'), INIT);
     expect(response.status).toBe(503);
     // An outage is something a client can act on: its stable code and when to retry, nothing more.
     expect(response.headers.get('retry-after')).toBe('5');

@@ -132,6 +132,13 @@ describe('SIGTERM drains a running gatehouse serve', () => {
     return running;
   }
 
+  /** An MCP client of `running` in `era`, closed after the test. */
+  async function connected(running: ServeProcess, era: '2025' | 'stateless'): Promise<Client> {
+    const client = await mcpClient(running.mcpUrl, era);
+    cleanup.push(() => client.close().catch(() => undefined));
+    return client;
+  }
+
   const stdioUpstream = (dir: string) => ({
     kind: 'stdio',
     command: process.execPath,
@@ -145,12 +152,8 @@ describe('SIGTERM drains a running gatehouse serve', () => {
     const running = await serveWith(dir, { upstream: stdioUpstream(dir) });
     const stdout = collectStdout(running);
     const port = Number(new URL(running.mcpUrl).port);
-    const session = await mcpClient(running.mcpUrl, '2025');
-    const stateless = await mcpClient(running.mcpUrl, 'stateless');
-    cleanup.push(async () => {
-      await session.close().catch(() => undefined);
-      await stateless.close().catch(() => undefined);
-    });
+    const session = await connected(running, '2025');
+    const stateless = await connected(running, 'stateless');
     const probe = await keptAlive(port);
     const caller = await keptAlive(port);
 
@@ -225,12 +228,8 @@ describe('SIGTERM drains a running gatehouse serve', () => {
     });
     const stdout = collectStdout(running);
     const port = Number(new URL(running.mcpUrl).port);
-    const session = await mcpClient(running.mcpUrl, '2025');
-    const stateless = await mcpClient(running.mcpUrl, 'stateless');
-    cleanup.push(async () => {
-      await session.close().catch(() => undefined);
-      await stateless.close().catch(() => undefined);
-    });
+    const session = await connected(running, '2025');
+    const stateless = await connected(running, 'stateless');
     const probe = await keptAlive(port);
 
     const calls = [session, stateless].map((client) => client.callTool({ name: 'slow', arguments: {} }));
@@ -254,8 +253,7 @@ describe('SIGTERM drains a running gatehouse serve', () => {
     const gate = join(dir, 'release');
     const running = await serveWith(dir, { upstream: stdioUpstream(dir) });
     const stdout = collectStdout(running);
-    const session = await mcpClient(running.mcpUrl, '2025');
-    cleanup.push(() => session.close().catch(() => undefined));
+    const session = await connected(running, '2025');
     // Its answer never comes (the client would wait out its own request timeout); only the exit matters.
     session.callTool({ name: 'slow', arguments: { gate } }).catch(() => undefined);
     await vi.waitFor(() => expect(startedCalls(dir)).toBe(1), { timeout: 20_000 });
@@ -280,8 +278,7 @@ describe('SIGTERM drains a running gatehouse serve', () => {
       upstream: stdioUpstream(dir),
     });
     const stdout = collectStdout(running);
-    const session = await mcpClient(running.mcpUrl, '2025');
-    cleanup.push(() => session.close().catch(() => undefined));
+    const session = await connected(running, '2025');
     // Its answer never comes (the client would wait out its own request timeout); only the exit matters.
     session.callTool({ name: 'slow', arguments: { gate } }).catch(() => undefined);
     await vi.waitFor(() => expect(startedCalls(dir)).toBe(1), { timeout: 20_000 });

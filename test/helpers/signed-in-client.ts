@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import type { TestGateway } from './gateway.js';
 import { postMcp } from './mcp-http.js';
 import { authorizeUrl, type CookieJar, pkce, signIn } from './oauth.js';
 
@@ -7,6 +8,17 @@ export const REDIRECT_URI = 'http://127.0.0.1:53682/callback';
 export interface Tokens {
   readonly access_token: string;
   readonly refresh_token: string;
+}
+
+/** Where a client finds the gateway: its public origin and its MCP endpoint (the RFC 8707 resource). */
+export interface GatewayAt {
+  readonly base: string;
+  readonly resource: string;
+}
+
+/** Where an in-process test gateway answers. */
+export function gatewayAt(gw: TestGateway): GatewayAt {
+  return { base: gw.gateway.urls.publicUrl, resource: gw.gateway.urls.resource };
 }
 
 /** A public MCP client as it registers itself (RFC 7591) at the gateway whose origin is `base`. */
@@ -38,7 +50,7 @@ export function tokenRequest(base: string, fields: Record<string, string>): Prom
  * redeems the code: what every MCP client does the first time.
  */
 export async function signInAndRedeem(
-  gateway: { readonly base: string; readonly resource: string },
+  gateway: GatewayAt,
   clientId: string,
   user: { readonly username: string; readonly password: string },
 ): Promise<{ tokens: Tokens; jar: CookieJar }> {
@@ -63,6 +75,19 @@ export async function signInAndRedeem(
   });
   expect(redeemed.status).toBe(200);
   return { tokens: (await redeemed.json()) as Tokens, jar: result.jar };
+}
+
+/**
+ * A new MCP client's first connection: it registers itself (named `clientName`), then `user` signs in
+ * with it and the client redeems the code.
+ */
+export async function registerAndSignIn(
+  gateway: GatewayAt,
+  user: { readonly username: string; readonly password: string },
+  clientName?: string,
+): Promise<{ clientId: string; tokens: Tokens; jar: CookieJar }> {
+  const clientId = await registerClient(gateway.base, clientName);
+  return { clientId, ...(await signInAndRedeem(gateway, clientId, user)) };
 }
 
 /** Opens a 2025-era session on the MCP endpoint and calls a tool in it; returns the session id. */

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, runCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/late-server.js';
 import { postMcp } from '../helpers/mcp-http.js';
-import { type CookieJar, signIn } from '../helpers/oauth.js';
+import type { CookieJar } from '../helpers/oauth.js';
 import { type ServeProcess, startServe } from '../helpers/serve-process.js';
+import { registerAndSignIn } from '../helpers/signed-in-client.js';
 import { INIT, type RpcAnswer, rpcOf } from './helpers/harness.js';
 import { PASSWORD, pkce, REDIRECT, type Tokens } from './helpers/oauth-client.js';
 
@@ -100,29 +101,11 @@ describe('SIGKILL under load, restart on SQLite', () => {
     })}`;
 
   async function signInFamily(): Promise<Family> {
-    const registered = await fetch(`${base}/oauth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-      }),
-    });
-    const { client_id: clientId } = (await registered.json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
-    const { callback, jar } = await signIn(authorize(clientId, challenge), {
-      username: 'alice',
-      password: PASSWORD,
-    });
-    const redeemed = await form('/oauth/token', {
-      grant_type: 'authorization_code',
-      client_id: clientId,
-      code: callback.searchParams.get('code') ?? '',
-      code_verifier: verifier,
-      redirect_uri: REDIRECT,
-    });
-    const tokens = (await redeemed.json()) as Tokens;
+    const { clientId, tokens, jar } = await registerAndSignIn(
+      { base, resource: `${base}/mcp` },
+      { username: 'alice', password: PASSWORD },
+      'Crash test client',
+    );
     const opened = await mcp(tokens.access_token, INIT);
     expect(opened.status).toBe(200);
     await opened.text();

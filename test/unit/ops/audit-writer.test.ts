@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { GatehouseError } from '../../../src/errors/gatehouse-error.js';
-import { auditEntryOf, createAuditWriter } from '../../../src/ops/audit.js';
+import { type AuditWriterOptions, auditEntryOf, createAuditWriter } from '../../../src/ops/audit.js';
 import { createManualClock } from '../../../src/ops/clock.js';
 import type { GatehouseEvent } from '../../../src/ops/events.js';
 import { createLogger } from '../../../src/ops/logger.js';
@@ -40,6 +40,15 @@ function capturedLogger() {
     },
   });
   return { logger: createLogger({ level: 'debug', destination }), lines };
+}
+
+/** A writer (manual clock, captured log) on a switchable store that is down from the start. */
+function writerOnDownStore(options: Omit<AuditWriterOptions, 'store' | 'clock' | 'logger'>) {
+  const clock = createManualClock();
+  const { store, state, all } = switchableStore();
+  const { logger, lines } = capturedLogger();
+  state.down = true;
+  return { clock, state, all, lines, writer: createAuditWriter({ store, clock, logger, ...options }) };
 }
 
 const login = (n: number): GatehouseEvent => ({
@@ -151,11 +160,11 @@ describe('createAuditWriter', () => {
   });
 
   it('bounds the queue, dropping the oldest entries, and warns once per interval, not per entry', async () => {
-    const clock = createManualClock();
-    const { store, state, all } = switchableStore();
-    const { logger, lines } = capturedLogger();
-    state.down = true;
-    const writer = createAuditWriter({ store, clock, logger, queueMax: 5, batchMax: 2, flushIntervalMs: 5 });
+    const { clock, state, all, lines, writer } = writerOnDownStore({
+      queueMax: 5,
+      batchMax: 2,
+      flushIntervalMs: 5,
+    });
     // All in one tick: no write can start in between.
     for (let n = 0; n < 20; n++) writer.record(login(n));
     expect(writer.stats()).toMatchObject({ queued: 5, dropped: 15 });
@@ -176,14 +185,7 @@ describe('createAuditWriter', () => {
   });
 
   it('keeps a batch the store refused and retries it with backoff until the store is back', async () => {
-    const clock = createManualClock();
-    const { store, state, all } = switchableStore();
-    const { logger, lines } = capturedLogger();
-    state.down = true;
-    const writer = createAuditWriter({
-      store,
-      clock,
-      logger,
+    const { state, all, lines, writer } = writerOnDownStore({
       batchMax: 2,
       flushIntervalMs: 5,
       retryMaxDelayMs: 40,
