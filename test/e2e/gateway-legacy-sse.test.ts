@@ -305,7 +305,9 @@ describe('legacy HTTP+SSE stream lifetime', () => {
 
   it('keeps a connected stream alive past the idle timeout, then closes it and reaps the child at expiry', async () => {
     const idleTimeoutMs = 800;
-    const absoluteLifetimeMs = 5000;
+    // Room for the child's start on a loaded machine before the last request, and still more than two idle
+    // timeouts of silence after it.
+    const absoluteLifetimeMs = 9000;
     const gw = await startTestGateway({
       store: { kind: 'memory' },
       sessions: { idleTimeoutMs, absoluteLifetimeMs, sweepIntervalMs: 50 },

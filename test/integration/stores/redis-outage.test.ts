@@ -44,11 +44,13 @@ describe.skipIf(!REDIS_SERVER_AVAILABLE)('Redis stores through an outage of a pr
 
     // Commands in flight when the server goes away settle too: answered, or refused as unavailable.
     const stopping = Date.now();
-    const inFlight = Array.from({ length: 20 }, (_, i) =>
-      stores.counters.increment(`flight-${i}`, MINUTE, T0),
+    // Settled from the start: a command refused while the server is still stopping would otherwise be a
+    // rejection nobody handles yet.
+    const inFlight = Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => stores.counters.increment(`flight-${i}`, MINUTE, T0)),
     );
     await server.stop();
-    const settled = await Promise.allSettled(inFlight);
+    const settled = await inFlight;
     for (const outcome of settled) {
       if (outcome.status === 'rejected') expect(isUnavailable(outcome.reason)).toBe(true);
     }
