@@ -7,13 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { runDoctor } from '../../../src/doctor/doctor.js';
 import { REDIS_URL } from '../../contract/engines.js';
+import { deleteRedisPrefix } from '../../contract/redis-harness.js';
 import { REDIS_SERVER_AVAILABLE, startPrivateRedis } from '../../helpers/private-redis.js';
 
 /** `gatehouse doctor` on a Redis store: whether what it holds would survive a Redis restart. */
 describe.skipIf(REDIS_URL === undefined || !REDIS_SERVER_AVAILABLE)('doctor on a Redis store', () => {
   const dirs: string[] = [];
-  afterAll(() => {
+  // Opening the stores writes the prefix's permanent `indexes:by-creation` marker: nothing may stay behind.
+  const prefix = `gh-doctor:${randomBytes(4).toString('hex')}:`;
+  afterAll(async () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    if (REDIS_URL !== undefined) await deleteRedisPrefix(REDIS_URL, prefix);
   });
 
   function deployment(url: string, mode: 'production' | 'development') {
@@ -24,7 +28,7 @@ describe.skipIf(REDIS_URL === undefined || !REDIS_SERVER_AVAILABLE)('doctor on a
       dataDir,
       server: { publicUrl: 'https://mcp.example.com' },
       upstream: { kind: 'http', url: 'http://127.0.0.1:1/mcp' },
-      store: { kind: 'redis', url, keyPrefix: `gh-doctor:${randomBytes(4).toString('hex')}:` },
+      store: { kind: 'redis', url, keyPrefix: prefix },
       authorizationServer: { secretKey: randomBytes(32).toString('base64url') },
     });
   }
