@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isCidr } from '../net/client-address.js';
+import { normaliseHostname } from '../net/host.js';
 import { federationConfigSchema } from './federation.js';
 
 /**
@@ -74,6 +75,19 @@ export const serverSchema = z
      * (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
      */
     allowedOrigins: z.array(z.string().min(1)).default([]),
+    /**
+     * Names a request's `Host` may carry besides `publicUrl`'s hostname (DNS-rebinding defence: any other
+     * `Host` is refused with 403 on every route but `/healthz` and `/readyz`). Hostnames or IP addresses,
+     * no scheme or port: the port is not compared. A loopback `publicUrl` also allows `localhost`,
+     * `127.0.0.1` and `[::1]`. Default: none.
+     */
+    allowedHosts: z
+      .array(
+        z.string().refine((entry) => normaliseHostname(entry) !== undefined, {
+          message: 'must be a hostname or IP address without scheme, port or path, e.g. mcp.example.com',
+        }),
+      )
+      .default([]),
     /**
      * Reverse proxies whose forwarding header is believed (CIDR ranges or single addresses, IPv4 or IPv6).
      * From any other peer the header is ignored and the TCP peer is the client. With proxies listed, the

@@ -7,10 +7,12 @@ import type { UpstreamConnector } from '../bridge/upstream.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import { type RenderContext, renderJsonRpcError } from '../errors/render.js';
 import type { ClientAddressResolver } from '../net/client-address.js';
-import { type GatehouseEnv, requestIdOf } from '../net/request-context.js';
+import type { HostPolicy } from '../net/host.js';
+import { clientAddressOf, type GatehouseEnv, requestIdOf } from '../net/request-context.js';
+import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import { captureRequestScope, outsideRequestScope, runInRequestScope } from '../ops/request-scope.js';
-import type { WebSocketEndpoint } from '../transports/websocket.js';
+import { refuse as refuseUpgrade, type WebSocketEndpoint } from '../transports/websocket.js';
 
 /** What `@hono/node-server` hands the app beside each request. */
 interface NodeBindings {
@@ -31,6 +33,47 @@ export interface EdgeParts {
    * a sub-app's renderer answered for, if any.
    */
   readonly observe?: ((path: string, status: number, error: unknown) => void) | undefined;
+  /** The DNS-rebinding check every request passes before any sub-app runs; none when absent. */
+  readonly hosts?: HostCheck | undefined;
+}
+
+/** What the DNS-rebinding check needs: the policy, its exemptions, and where a refusal is reported. */
+export interface HostCheck {
+  readonly policy: HostPolicy;
+  /** Paths answered whatever `Host` says: health checks, which container probes call by IP address. */
+  readonly exempt: ReadonlySet<string>;
+  readonly events: EventBus;
+  readonly logger: Logger;
+}
+
+/** Longest refused `Host` value quoted in the log; a header can be kilobytes long. */
+const LOGGED_HOST_CHARS = 100;
+
+/**
+ * Refuses a request whose `Host` does not name this gateway (see {@link HostPolicy}): 400 without one
+ * (HTTP/1.1 requires it), 403 `ERR_HOST_FORBIDDEN` otherwise. It runs before authentication, so a
+ * rebinding page learns nothing, not even whether a token is valid. The refused value is logged, bounded,
+ * and never sent back; the refusal is reported as `guard.refused`.
+ */
+function checkHost(check: HostCheck, host: string | undefined, ip: string, transport: string): void {
+  if (host !== undefined && check.policy.allows(host)) return;
+  const error =
+    host === undefined
+      ? new GatehouseError('ERR_BAD_REQUEST', 'Missing Host header')
+      : new GatehouseError('ERR_HOST_FORBIDDEN', 'Host not allowed');
+  check.logger.warn(
+    { host: host?.slice(0, LOGGED_HOST_CHARS), ip, allowed: check.policy.hostnames },
+    'request refused: its Host is not server.publicUrl’s hostname nor in server.allowedHosts',
+  );
+  check.events.emit({
+    type: 'guard.refused',
+    error: error.code,
+    reason: host === undefined ? 'missing_host' : 'host_not_allowed',
+    status: error.status,
+    ip,
+    transport,
+  });
+  throw error;
 }
 
 /** 96 random bits, base64url: enough to find one request in the logs, nothing to guess. */
@@ -67,6 +110,18 @@ export function createEdgeApp(parts: EdgeParts): Hono<GatehouseEnv> {
     }
     parts.observe?.(c.req.path, c.res.status, c.error);
   });
+  const hosts = parts.hosts;
+  if (hosts !== undefined) {
+    app.use('*', async (c, next) => {
+      if (!hosts.exempt.has(c.req.path)) {
+        // Served in-process (`app.request`) a request may carry no `Host`: its URL's host stands in.
+        const served = (c.env as NodeBindings | undefined)?.incoming !== undefined;
+        const host = c.req.header('host') ?? (served ? undefined : new URL(c.req.url).host);
+        checkHost(hosts, host, clientAddressOf(c), 'http');
+      }
+      await next();
+    });
+  }
   for (const sub of parts.apps) app.route('/', sub);
   return app;
 }
@@ -78,6 +133,32 @@ export function upgradeClientAddress(resolver: ClientAddressResolver): (request:
       const value = request.headers[name];
       return Array.isArray(value) ? value.join(', ') : value;
     });
+}
+
+/**
+ * `endpoint`, refusing an upgrade whose `Host` does not name this gateway before it reads anything else
+ * (upgrades never pass the edge app's middleware). `render` answers the refusal as the endpoint answers
+ * its own.
+ */
+export function withUpgradeHostCheck(
+  endpoint: WebSocketEndpoint,
+  hosts: HostCheck,
+  clientAddress: (request: IncomingMessage) => string,
+  render: (error: unknown) => Response,
+): WebSocketEndpoint {
+  return {
+    ...endpoint,
+    handleUpgrade(request, socket, head) {
+      try {
+        checkHost(hosts, request.headers.host, clientAddress(request), 'websocket');
+      } catch (error) {
+        socket.on('error', () => socket.destroy());
+        refuseUpgrade(socket, render(error));
+        return;
+      }
+      endpoint.handleUpgrade(request, socket, head);
+    },
+  };
 }
 
 /**
@@ -127,8 +208,8 @@ export function answersInCallerScope(chain: InterceptorChain): InterceptorChain 
 export function upstreamsOutsideRequests(connector: UpstreamConnector): UpstreamConnector {
   return {
     ...connector,
-    open(identity) {
-      const transport = connector.open(identity);
+    open(identity, streams) {
+      const transport = connector.open(identity, streams);
       const start = transport.start.bind(transport);
       transport.start = () => outsideRequestScope(start);
       return transport;

@@ -36,6 +36,7 @@ import { protectedResourceMetadata } from '../guard/protected-resource.js';
 import { renderGuardedError } from '../guard/render.js';
 import type { Principal } from '../identity/principal.js';
 import { createClientAddressResolver, UNKNOWN_ADDRESS } from '../net/client-address.js';
+import { createHostPolicy } from '../net/host.js';
 import { type GatehouseEnv, requestIdOf } from '../net/request-context.js';
 import type { SafeFetch } from '../net/safe-fetch.js';
 import { OAUTH_PATHS } from '../oauth/metadata.js';
@@ -71,8 +72,10 @@ import { createWebSocketEndpoint, type WebSocketEndpoint } from '../transports/w
 import {
   answersInCallerScope,
   createEdgeApp,
+  type HostCheck,
   upgradeClientAddress,
   upstreamsOutsideRequests,
+  withUpgradeHostCheck,
   withUpgradeScope,
 } from './app.js';
 import { createGatewayDrain, type GatewayDrain } from './drain.js';
@@ -459,12 +462,13 @@ export async function createGateway(
     trustedProxies: config.server.trustedProxies,
     forwardedHeader: config.server.forwardedHeader,
   });
+  const upgradeAddress = upgradeClientAddress(clientAddress);
   const websocket =
     config.websocket.enabled && upstream !== undefined
       ? createWebSocketEndpoint({
           path: config.websocket.path,
           guard,
-          clientAddress: upgradeClientAddress(clientAddress),
+          clientAddress: upgradeAddress,
           sessions,
           registry,
           connector,
@@ -605,9 +609,25 @@ export async function createGateway(
     return [api, adminConsole];
   }
 
+  // DNS rebinding: every route answers only to the names the gateway is published under. The health checks
+  // are exempt (probes call them by IP; they reveal nothing), and so are metrics behind their own bearer
+  // token (Prometheus scrapes by IP; a rebinding page cannot send the token).
+  const hosts: HostCheck = {
+    policy: createHostPolicy({ publicUrl: urls.publicUrl, allowedHosts: config.server.allowedHosts }),
+    exempt: new Set([
+      '/healthz',
+      '/readyz',
+      ...(scrape !== undefined && config.metrics.port === undefined && config.metrics.bearerToken
+        ? [config.metrics.path]
+        : []),
+    ]),
+    events,
+    logger,
+  };
   const app = createEdgeApp({
     clientAddress,
     logger,
+    hosts,
     observe: metrics && ((path, status, error) => metrics.observeRequest(path, status, error)),
     apps: [
       discovery,
@@ -665,7 +685,9 @@ export async function createGateway(
     guard,
     endpoint,
     legacySse,
-    websocket: websocket && withUpgradeScope(websocket, upgradeClientAddress(clientAddress)),
+    websocket:
+      websocket &&
+      withUpgradeScope(withUpgradeHostCheck(websocket, hosts, upgradeAddress, renderError), upgradeAddress),
     authorizationServer,
     credentials,
     upstreamProbe,

@@ -5,6 +5,8 @@
 export const GATEHOUSE_ERROR_STATUS = {
   ERR_CONFIG_INVALID: 500,
   ERR_ORIGIN_FORBIDDEN: 403,
+  /** The request's `Host` is not a name this gateway is published under (DNS rebinding; `server.allowedHosts`). */
+  ERR_HOST_FORBIDDEN: 403,
   ERR_BODY_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_NOT_ACCEPTABLE: 406,

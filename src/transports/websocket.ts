@@ -667,7 +667,7 @@ function authFailure(error: unknown): [code: number, reason: string] {
 }
 
 /** Writes `response` as the HTTP answer to an upgrade request and closes the socket. */
-function refuse(socket: Duplex, response: Response): void {
+export function refuse(socket: Duplex, response: Response): void {
   void response.arrayBuffer().then(
     (body) => {
       const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`];
