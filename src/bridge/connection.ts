@@ -47,6 +47,11 @@ export interface UpstreamConnectionOptions {
   readonly deliver: (message: JSONRPCMessage, answering: RequestId | undefined) => void;
   /** Called once if the upstream goes away by itself (a crash, a closed HTTP session). */
   readonly onExit?: () => void;
+  /**
+   * An HTTP upstream ended the SSE stream of client request `requestId` before answering it, and the
+   * transport is resuming it (SEP-1699 polling); `retryMs` is how long it waited, as the upstream asked.
+   */
+  readonly onStreamPaused?: (requestId: RequestId, retryMs: number | undefined) => void;
 }
 
 /** How long an upstream may take, in milliseconds. */
@@ -60,11 +65,16 @@ export interface UpstreamTimeouts {
   readonly requestMs?: number | undefined;
 }
 
+/** How long a person may take over one question from the upstream (the SDK's own round timeout). */
+const HUMAN_ROUND_MS = 10 * 60_000;
+
 interface Pending {
   readonly request: JSONRPCRequest;
   readonly call: CallContext;
-  readonly deadline: NodeJS.Timeout | undefined;
+  deadline: NodeJS.Timeout | undefined;
   readonly trace: RequestTrace;
+  /** The last SSE event id the upstream sent on this request's stream: how its resumption is recognised. */
+  upstreamEventId?: string;
 }
 
 /** Gatehouse's own request waiting for the upstream: answered, or failed with why it never will be. */
@@ -82,6 +92,8 @@ interface InternalWaiter {
  */
 export class UpstreamConnection {
   private readonly pending = new Map<RequestId, Pending>();
+  /** Upstream requests to the client not answered yet (elicitation, sampling, roots), with when they were sent. */
+  private readonly owedByClient = new Map<RequestId, number>();
   /** Gatehouse's own requests (a replayed `initialize`), by id; a random prefix keeps client ids out. */
   private readonly internal = new Map<RequestId, InternalWaiter>();
   private readonly internalPrefix = `gatehouse-${randomBytes(6).toString('base64url')}-`;
@@ -108,7 +120,9 @@ export class UpstreamConnection {
     replay?: Record<string, unknown> | undefined,
   ): Promise<UpstreamConnection> {
     const { connector, identity, logger, events } = options;
-    const transport = connector.open(identity);
+    const transport = connector.open(identity, {
+      resuming: (lastEventId, retryMs) => connection.resuming(lastEventId, retryMs),
+    });
     const connection = new UpstreamConnection(options, transport);
     transport.onmessage = (message) => connection.fromUpstream(message);
     transport.onerror = (error) => connection.transportError(error);
@@ -172,6 +186,9 @@ export class UpstreamConnection {
   ): Promise<{ readonly sent: Promise<void> }> {
     const done = { sent: Promise.resolve() };
     if (this.closed) return done;
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      this.owedByClient.delete(message.id as RequestId);
+    }
     let trace: RequestTrace | undefined;
     let outgoing = message;
     if (isJSONRPCRequest(message)) {
@@ -191,15 +208,12 @@ export class UpstreamConnection {
       trace.forward();
       const params = trace.params(message.params);
       if (params !== message.params) outgoing = { ...message, params };
-      const timeoutMs = this.options.timeouts.requestMs;
-      const deadline =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(
-              () => this.answerWithError(message.id, upstreamRpcError('upstream_timeout')),
-              timeoutMs,
-            );
-      this.pending.set(message.id, { request: message, call: context, deadline, trace });
+      this.pending.set(message.id, {
+        request: message,
+        call: context,
+        deadline: this.deadline(message.id),
+        trace,
+      });
     }
     // An HTTP upstream's answer stream that ends without the answer will never bring it.
     const streamEnded = isJSONRPCRequest(message)
@@ -208,6 +222,10 @@ export class UpstreamConnection {
             if (this.pending.get(message.id)?.request === message) {
               this.answerWithError(message.id, upstreamRpcError('upstream_invalid_response'));
             }
+          },
+          onresumptiontoken: (eventId: string) => {
+            const pending = this.pending.get(message.id);
+            if (pending?.request === message) pending.upstreamEventId = eventId;
           },
         }
       : undefined;
@@ -278,7 +296,34 @@ export class UpstreamConnection {
     await closeUpstream(this.upstream, this.options.logger);
   }
 
+  /**
+   * The deadline of a relayed request. While the upstream waits on the client (an elicitation a person
+   * answers, a sampling call), the upstream is not the slow one: the deadline starts over instead.
+   */
+  private deadline(id: RequestId): NodeJS.Timeout | undefined {
+    const timeoutMs = this.options.timeouts.requestMs;
+    if (timeoutMs === undefined) return undefined;
+    return setTimeout(() => {
+      const pending = this.pending.get(id);
+      if (pending !== undefined && this.awaitingClient()) {
+        pending.deadline = this.deadline(id);
+        return;
+      }
+      this.answerWithError(id, upstreamRpcError('upstream_timeout'));
+    }, timeoutMs);
+  }
+
+  /** Whether the upstream waits on the client; a question left unanswered for long stops counting. */
+  private awaitingClient(): boolean {
+    const now = Date.now();
+    for (const [id, sentAt] of this.owedByClient) {
+      if (now - sentAt > HUMAN_ROUND_MS) this.owedByClient.delete(id);
+    }
+    return this.owedByClient.size > 0;
+  }
+
   private fromUpstream(message: JSONRPCMessage): void {
+    if (isJSONRPCRequest(message)) this.owedByClient.set(message.id, Date.now());
     if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
       const id = message.id;
       if (id === undefined || id === null) return;
@@ -297,12 +342,28 @@ export class UpstreamConnection {
       }
       this.pending.delete(id);
       clearTimeout(pending.deadline);
+      if (pending.request.method === 'initialize') this.negotiated(message);
       const answer = this.options.chain.response(pending.request, toAnswer(message), pending.call);
       pending.trace.end(answer);
       this.options.deliver(toMessage(id, answer), id);
       return;
     }
     this.options.deliver(message, undefined);
+  }
+
+  /**
+   * The protocol version the upstream chose: an HTTP transport sends it as `MCP-Protocol-Version` from now
+   * on, as a client must (the upstream otherwise assumes 2025-03-26, without SEP-1699 priming events).
+   */
+  private negotiated(answer: JSONRPCMessage): void {
+    const version = isJSONRPCResultResponse(answer) ? answer.result.protocolVersion : undefined;
+    if (typeof version === 'string') this.upstream.setProtocolVersion?.(version);
+  }
+
+  private resuming(lastEventId: string, retryMs: number | undefined): void {
+    for (const [id, pending] of this.pending) {
+      if (pending.upstreamEventId === lastEventId) this.options.onStreamPaused?.(id, retryMs);
+    }
   }
 
   private answerWithError(id: RequestId, error: ReturnType<typeof upstreamRpcError>): void {
@@ -369,7 +430,11 @@ export class UpstreamConnection {
         timeoutMs,
       );
       this.internal.set(request.id, {
-        answer: (message) => settle(() => resolve(message)),
+        answer: (message) =>
+          settle(() => {
+            if (request.method === 'initialize') this.negotiated(message);
+            resolve(message);
+          }),
         fail: (error) => settle(() => reject(error)),
       });
       this.upstream

@@ -12,6 +12,13 @@ import type { Principal } from '../identity/principal.js';
 import type { EventBus, SessionEndReason } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import { UpstreamConnection, type UpstreamTimeouts } from './connection.js';
+import {
+  type EventFollower,
+  type ExchangeEvents,
+  type LoggedEvent,
+  SessionEventLog,
+  STANDALONE_STREAM,
+} from './event-log.js';
 import type { InterceptorChain } from './interceptors.js';
 import type { LiveEntry } from './registry.js';
 import type { UpstreamConnector, UpstreamIdentity } from './upstream.js';
@@ -40,6 +47,18 @@ export interface RelayRequestAuth {
   readonly cacheHit: boolean;
 }
 
+/**
+ * The `retry` (milliseconds) the client's streams carry until the upstream has asked for its own: the SDK
+ * client's first reconnection delay.
+ */
+const DEFAULT_RETRY_MS = 1000;
+
+/** One client HTTP exchange: its SDK transport, and the events its client can resume from. */
+interface Exchange {
+  readonly transport: WebStandardStreamableHTTPServerTransport;
+  readonly events: ExchangeEvents;
+}
+
 /** The answer to a session's first `initialize`, and whether the upstream accepted it. */
 export interface InitializeOutcome {
   readonly response: Response;
@@ -62,11 +81,15 @@ export class SessionRelay implements LiveEntry {
   private connection: UpstreamConnection | undefined;
   private starting: Promise<UpstreamConnection> | undefined;
   /** Client request id → the HTTP exchange waiting for its response. */
-  private readonly exchanges = new Map<RequestId, WebStandardStreamableHTTPServerTransport>();
+  private readonly exchanges = new Map<RequestId, Exchange>();
   /** progressToken → client request id, so upstream progress reaches the stream of the request it is about. */
   private readonly progressTokens = new Map<string | number, RequestId>();
   /** Open GET streams; unsolicited upstream messages go to the newest. */
   private readonly standalone = new Set<WebStandardStreamableHTTPServerTransport>();
+  /** What the session's streams sent, for clients that reconnect with `Last-Event-ID`. */
+  private readonly events = new SessionEventLog();
+  /** The `retry` new streams carry: the upstream's own once it asked for one. */
+  private retryMs = DEFAULT_RETRY_MS;
   private closed = false;
   private current: Principal;
   private readonly identity: UpstreamIdentity;
@@ -119,19 +142,57 @@ export class SessionRelay implements LiveEntry {
     auth: RelayRequestAuth = { cacheHit: false },
   ): Promise<Response> {
     if (this.closed) throw new GatehouseError('ERR_SESSION_NOT_FOUND', 'Session not found');
+    const standalone = request.method === 'GET';
+    const lastEventId = standalone ? request.headers.get('last-event-id') : null;
+    if (lastEventId !== null) return this.resume(request, lastEventId);
     const connection = await this.ensureConnection(true);
-    const exchange = new WebStandardStreamableHTTPServerTransport({});
+    const events = this.events.forExchange(standalone);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      eventStore: events,
+      retryInterval: this.retryMs,
+    });
+    const exchange: Exchange = { transport, events };
     const principal = this.current;
-    exchange.onmessage = (message) =>
+    transport.onmessage = (message) =>
       this.fromClient(message, exchange, connection, principal, auth.cacheHit);
-    await exchange.start();
-    if (request.method === 'GET') {
-      this.standalone.add(exchange);
-      request.signal.addEventListener('abort', () => this.standalone.delete(exchange), { once: true });
+    await transport.start();
+    if (standalone) {
+      this.standalone.add(transport);
+      request.signal.addEventListener('abort', () => this.standalone.delete(transport), { once: true });
     } else {
       request.signal.addEventListener('abort', () => this.forgetExchange(exchange), { once: true });
     }
-    return exchange.handleRequest(request, { parsedBody });
+    return transport.handleRequest(request, { parsedBody });
+  }
+
+  /**
+   * Serves a GET carrying `Last-Event-ID` (SEP-1699): what the client missed on that stream, then what
+   * follows, until the stream's requests are answered (the standalone stream: until the client leaves).
+   * The relay serves it itself: the SDK transport resumes only streams of its own instance, and the relay
+   * has one per exchange. Only the session's owner gets here, and only this session's ids are known.
+   */
+  private resume(request: Request, lastEventId: string): Response {
+    if (!request.headers.get('accept')?.includes('text/event-stream')) {
+      throw new GatehouseError('ERR_NOT_ACCEPTABLE', 'Not Acceptable: Client must accept text/event-stream');
+    }
+    const stream = new ResumedStream();
+    const outcome = this.events.resume(lastEventId, stream);
+    if (typeof outcome === 'string') {
+      throw new GatehouseError('ERR_BAD_REQUEST', 'This Last-Event-ID cannot be resumed', {
+        details: { reason: outcome },
+      });
+    }
+    stream.following(outcome);
+    // The client has left the stream it resumes, whether or not its connection is known to be closed.
+    const streamId = this.events.streamOf(lastEventId);
+    if (streamId === STANDALONE_STREAM) {
+      for (const standalone of this.standalone) void standalone.close();
+      this.standalone.clear();
+    }
+    for (const [requestId, exchange] of this.exchanges) {
+      if (exchange.events.streamId === streamId) exchange.transport.closeSSEStream(requestId);
+    }
+    return stream.response();
   }
 
   sessionEnded(_reason: SessionEndReason): void {
@@ -146,6 +207,7 @@ export class SessionRelay implements LiveEntry {
     this.connection?.failPending('upstream_exited', 'session ended');
     for (const exchange of this.standalone) await exchange.close();
     this.standalone.clear();
+    this.events.close();
     const connection = this.connection ?? (await this.starting?.catch(() => undefined));
     this.connection = undefined;
     await connection?.close();
@@ -153,13 +215,14 @@ export class SessionRelay implements LiveEntry {
 
   private fromClient(
     message: JSONRPCMessage,
-    exchange: WebStandardStreamableHTTPServerTransport,
+    exchange: Exchange,
     connection: UpstreamConnection,
     principal: Principal,
     cacheHit: boolean,
   ): void {
     if (isJSONRPCRequest(message)) {
       this.exchanges.set(message.id, exchange);
+      exchange.events.expect(message.id);
       const token = message.params?._meta?.progressToken;
       if (token !== undefined) this.progressTokens.set(token, message.id);
     }
@@ -177,7 +240,7 @@ export class SessionRelay implements LiveEntry {
         this.options.logger.debug({ sessionId: this.sessionId }, 'dropped a response whose client is gone');
         return;
       }
-      this.send(exchange, message, undefined);
+      this.send(exchange.transport, message, undefined);
       return;
     }
     // Notifications and server-to-client requests belong to the request they are about (2025-11-25
@@ -186,7 +249,7 @@ export class SessionRelay implements LiveEntry {
     const related = this.relatedRequest(message);
     const exchange = related === undefined ? undefined : this.exchanges.get(related);
     if (exchange !== undefined) {
-      this.send(exchange, message, related);
+      this.send(exchange.transport, message, related);
       return;
     }
     const stream = [...this.standalone].at(-1);
@@ -194,10 +257,8 @@ export class SessionRelay implements LiveEntry {
       this.send(stream, message, undefined);
       return;
     }
-    this.options.logger.debug(
-      { sessionId: this.sessionId },
-      'dropped an upstream message with no open stream',
-    );
+    // Kept for a client that resumes its standalone stream (live, if it already has).
+    this.events.store(STANDALONE_STREAM, message);
   }
 
   private relatedRequest(message: JSONRPCMessage): RequestId | undefined {
@@ -259,6 +320,7 @@ export class SessionRelay implements LiveEntry {
         events: options.events,
         logger: options.logger,
         deliver: (message, answering) => this.deliver(message, answering),
+        onStreamPaused: (requestId, retryMs) => this.streamPaused(requestId, retryMs),
         onExit: () => {
           if (opened !== undefined) this.upstreamExited(opened);
         },
@@ -280,9 +342,89 @@ export class SessionRelay implements LiveEntry {
     this.connection = undefined;
     for (const exchange of this.standalone) void exchange.close();
     this.standalone.clear();
+    this.events.interrupt(STANDALONE_STREAM);
   }
 
-  private forgetExchange(exchange: WebStandardStreamableHTTPServerTransport): void {
+  /**
+   * The upstream paused a request's stream (SEP-1699 polling) and its transport resumes it: the client's
+   * stream for that request ends too, so the client reconnects with `Last-Event-ID` and gets the answer
+   * when it comes. Only a stream that opened with a priming event is ended (a 2025-11-25 client, which
+   * expects this); an older client's stream stays open and gets the answer once the upstream gives it.
+   */
+  private streamPaused(requestId: RequestId, retryMs: number | undefined): void {
+    if (retryMs !== undefined) this.retryMs = retryMs;
+    const exchange = this.exchanges.get(requestId);
+    const streamId = exchange?.events.streamId;
+    if (exchange === undefined || streamId === undefined || !exchange.events.primed) return;
+    exchange.transport.closeSSEStream(requestId);
+    this.events.interrupt(streamId);
+  }
+
+  /** A client gone before its answers: its requests are forgotten, unless it can resume their stream. */
+  private forgetExchange(exchange: Exchange): void {
+    if (exchange.events.streamId !== undefined) return;
     for (const [id, owner] of this.exchanges) if (owner === exchange) this.exchanges.delete(id);
+  }
+}
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
+/** As the SDK's own streams: a comment now and then keeps proxies from cutting a quiet stream. */
+const KEEP_ALIVE_MS = 15_000;
+
+/** The SSE body of a resumed stream, fed by the session's event log. */
+class ResumedStream implements EventFollower {
+  private readonly encoder = new TextEncoder();
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private readonly body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      this.controller = controller;
+    },
+    cancel: () => this.finish(),
+  });
+  private keepAlive: NodeJS.Timeout | undefined;
+  private stop: (() => void) | undefined;
+  private ended = false;
+
+  event({ id, message }: LoggedEvent): void {
+    this.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  end(): void {
+    this.finish();
+    try {
+      this.controller.close();
+    } catch {
+      // Already cancelled by the client.
+    }
+  }
+
+  /** Follows the stream live (`stop` ends that), unless the replay already ended it. */
+  following(stop: () => void): void {
+    if (this.ended) return;
+    this.stop = stop;
+    this.keepAlive = setInterval(() => this.write(': keepalive\n\n'), KEEP_ALIVE_MS);
+    this.keepAlive.unref();
+  }
+
+  response(): Response {
+    return new Response(this.body, { status: 200, headers: SSE_HEADERS });
+  }
+
+  private write(text: string): void {
+    try {
+      this.controller.enqueue(this.encoder.encode(text));
+    } catch {
+      this.finish();
+    }
+  }
+
+  private finish(): void {
+    this.ended = true;
+    clearInterval(this.keepAlive);
+    this.stop?.();
   }
 }

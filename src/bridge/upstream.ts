@@ -1,4 +1,7 @@
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import {
+  StreamableHTTPClientTransport,
+  type StreamableHTTPClientTransportOptions,
+} from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { JSONRPCMessage, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/schema.js';
@@ -27,15 +30,35 @@ export interface UpstreamIdentity {
  */
 export type IdentityTokenSigner = TokenSigner;
 
+/**
+ * What an HTTP upstream's transport does with its SSE streams, for a relay that mirrors it to its client.
+ * When the upstream ends a stream before its answer (SEP-1699 polling), the transport resumes it with a
+ * GET carrying the stream's last event id, after the delay the upstream asked for.
+ */
+export interface UpstreamStreamObserver {
+  /** The transport resumes the stream whose last event was `lastEventId`, having waited `retryMs`. */
+  resuming(lastEventId: string, retryMs: number | undefined): void;
+}
+
 /** Opens client transports to the configured upstream, one per session (or per user, for stateless requests). */
 export interface UpstreamConnector {
   readonly kind: UpstreamConfig['kind'];
-  /** A new, not yet started transport carrying `identity`. */
-  open(identity: UpstreamIdentity): Transport;
+  /** A new, not yet started transport carrying `identity`; `streams` hears of resumed SSE streams (HTTP). */
+  open(identity: UpstreamIdentity, streams?: UpstreamStreamObserver): Transport;
   /** A non-secret description for logs and diagnostics. */
   describe(): string;
   /** Traces requests to the upstream (see `request-trace.ts`); absent: off. */
   readonly tracing?: Tracing | undefined;
+  /** For an HTTP upstream: where and how to reach it directly (the stateless relay forwards exchanges). */
+  readonly http?: HttpUpstreamTarget | undefined;
+}
+
+/** An HTTP upstream as the stateless relay sees it: its URL, fixed headers and per-user credentials. */
+export interface HttpUpstreamTarget {
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, string>>;
+  /** A token source for `identity`: a minted, audience-bound token, reused until shortly before it expires. */
+  tokens(identity: UpstreamIdentity): () => Promise<string>;
 }
 
 export function createUpstreamConnector(deps: {
@@ -56,7 +79,8 @@ export function createUpstreamConnector(deps: {
   if (upstream.kind === 'http') return httpConnector(upstream, deps.signer, deps.clock, tracing);
   const stdio = { ...stdioConnector(upstream, deps.logger), tracing };
   const { credentials } = deps;
-  if (credentials === undefined) return stdio;
+  // `stdio.open`'s second parameter is extra environment, never a stream observer (a child has no SSE).
+  if (credentials === undefined) return { ...stdio, open: (identity) => stdio.open(identity) };
   return {
     ...stdio,
     open: (identity) =>
@@ -145,7 +169,7 @@ class BrokeredTransport implements Transport {
   }
 }
 
-interface StdioConnector extends UpstreamConnector {
+interface StdioConnector extends Omit<UpstreamConnector, 'open'> {
   open(identity: UpstreamIdentity, extraEnv?: Readonly<Record<string, string>>): Transport;
 }
 
@@ -202,33 +226,63 @@ function httpConnector(
     ? (url: string | URL, init?: RequestInit) =>
         fetch(url, { ...init, headers: withTraceHeaders(tracing, init?.headers) })
     : undefined;
+  function tokens(identity: UpstreamIdentity): () => Promise<string> {
+    const { sessionId } = identity;
+    let cached: { token: string; expiresAt: number } | undefined;
+    return async () => {
+      const now = Math.floor(clock.now() / 1000);
+      // Read at call time: a session's principal is refreshed when the client presents a renewed token.
+      const { principal } = identity;
+      if (cached !== undefined && cached.expiresAt - REMINT_MARGIN_SECONDS > now) return cached.token;
+      // Never the client's token: a fresh identity, audience-bound to this upstream (no token passthrough).
+      // The minter caps the lifetime at the principal's own expiry (and refuses an expired principal).
+      const minted = await minter.mint(principal, {
+        audience,
+        ttlSeconds: config.tokenTtlSeconds,
+        ...(sessionId === undefined ? {} : { sessionId }),
+      });
+      cached = { token: minted.token, expiresAt: minted.expiresAt };
+      return minted.token;
+    };
+  }
   return {
     kind: 'http',
     tracing,
     describe: () => `http: ${config.url}`,
-    open(identity) {
-      const { sessionId } = identity;
-      let cached: { token: string; expiresAt: number } | undefined;
-      const token = async (): Promise<string> => {
-        const now = Math.floor(clock.now() / 1000);
-        // Read at call time: a session's principal is refreshed when the client presents a renewed token.
-        const { principal } = identity;
-        if (cached !== undefined && cached.expiresAt - REMINT_MARGIN_SECONDS > now) return cached.token;
-        // Never the client's token: a fresh identity, audience-bound to this upstream (no token passthrough).
-        // The minter caps the lifetime at the principal's own expiry (and refuses an expired principal).
-        const minted = await minter.mint(principal, {
-          audience,
-          ttlSeconds: config.tokenTtlSeconds,
-          ...(sessionId === undefined ? {} : { sessionId }),
-        });
-        cached = { token: minted.token, expiresAt: minted.expiresAt };
-        return minted.token;
-      };
+    http: { url: new URL(config.url), headers: config.headers, tokens },
+    open(identity, streams) {
       return new StreamableHTTPClientTransport(new URL(config.url), {
-        authProvider: { token },
+        authProvider: { token: tokens(identity) },
         requestInit: { headers: config.headers },
         ...(tracedFetch !== undefined && { fetch: tracedFetch }),
+        ...(streams !== undefined && observeResumes(streams, tracedFetch ?? fetch)),
       });
+    },
+  };
+}
+
+/**
+ * Transport options that tell `streams` when the transport resumes a stream: its resuming GET (carrying
+ * `Last-Event-ID`) is the one sign that a stream ended before its answer, and the delay it waited is the
+ * upstream's `retry` (or the transport's own backoff). Scheduling itself is the transport's default.
+ */
+function observeResumes(
+  streams: UpstreamStreamObserver,
+  base: (url: string | URL, init?: RequestInit) => Promise<Response>,
+): Pick<StreamableHTTPClientTransportOptions, 'fetch' | 'reconnectionScheduler'> {
+  let waitedMs: number | undefined;
+  return {
+    fetch: (url, init) => {
+      const lastEventId = init?.method === 'GET' ? new Headers(init.headers).get('last-event-id') : null;
+      if (lastEventId !== null) streams.resuming(lastEventId, waitedMs);
+      return base(url, init);
+    },
+    reconnectionScheduler: (reconnect, delay) => {
+      const timer = setTimeout(() => {
+        waitedMs = delay;
+        reconnect();
+      }, delay);
+      return () => clearTimeout(timer);
     },
   };
 }
