@@ -2,29 +2,42 @@ import { Client } from '@modelcontextprotocol/client';
 import {
   type AuthInfo,
   createMcpHandler,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  type JSONRPCMessage,
+  type JSONRPCNotification,
   type JSONRPCRequest,
   type McpHttpHandler,
+  McpServer,
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
   Server,
   type Transport,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import {
+  type GatehouseError,
+  isGatehouseError,
+  type UpstreamFailureReason,
+} from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
 import type { Clock } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import { disabledTracing } from '../ops/tracing.js';
-import { type UpstreamTimeouts, withDeadline } from './connection.js';
+import { toMessage, type UpstreamTimeouts, withDeadline } from './connection.js';
 import type { CallAnswer, CallContext, InterceptorChain } from './interceptors.js';
 import { type RequestTrace, traceRequest } from './request-trace.js';
+import { createStatelessHttpRelay } from './stateless-http-relay.js';
 import { credentialsExpired, type UpstreamConnector } from './upstream.js';
 import {
   describeUpstreamFailure,
+  UpstreamExitedError,
   upstreamError,
   upstreamFailureReason,
   upstreamRpcError,
 } from './upstream-failure.js';
+import { UpstreamRouter } from './upstream-router.js';
 
 export interface StatelessBridgeOptions {
   readonly connector: UpstreamConnector;
@@ -69,12 +82,47 @@ export interface StatelessBridge {
 
 const anyResult = z.looseObject({});
 
+const CLIENT_CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
+
+/** JSON-RPC "method not found". */
+const METHOD_NOT_FOUND = -32601;
+
+/** Largest JSON answer of an HTTP upstream the relay reads (SSE answers stream through unbuffered). */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 /** Reserved `_meta` keys of the client's own envelope; the upstream client adds its own. */
 const ENVELOPE_PREFIX = PROTOCOL_VERSION_META_KEY.slice(0, PROTOCOL_VERSION_META_KEY.lastIndexOf('/') + 1);
+
+/** The first revision whose requests carry their own envelope; an upstream speaking it gets them relayed as HTTP. */
+const ENVELOPE_ERA = '2026-07-28';
+
+/** What the SDK handler's factory learns of one request, through its `authInfo`. */
+interface StatelessAuth {
+  readonly principal: Principal;
+  readonly cacheHit: boolean;
+  /** The routed upstream's tool schemas (a tool call only). */
+  readonly toolSchemas?: Map<string, Record<string, unknown>>;
+  /** Set when the answer is "method not found": the HTTP binding's status for it is 404. */
+  methodNotFound?: boolean;
+}
+
+/** Pages of `tools/list` read for schemas; a server with more tools than this is checked on those listed. */
+const MAX_TOOL_PAGES = 20;
 
 interface PooledClient {
   /** The verification the connection was opened with (its user is the pool key). */
   readonly principal: Principal;
+  /** The user's latest verification, which tokens minted for relayed requests carry. */
+  readonly latest: { principal: Principal };
+  /** Mints the user's credential for requests relayed as HTTP (an HTTP upstream only). */
+  readonly relayToken: (() => Promise<string>) | undefined;
+  /**
+   * Relays requests as messages when the upstream speaks the envelope revision itself (a stdio child):
+   * nothing is translated, so `input_required` rounds, progress and logging reach the client as sent.
+   */
+  readonly router: UpstreamRouter | undefined;
+  /** The routed upstream's tool input schemas by name, for the SDK's `Mcp-Param-*` header checks. */
+  toolSchemas: Promise<Map<string, Record<string, unknown>>> | undefined;
   readonly client: Client;
   readonly transport: Transport;
   readonly openedAt: number;
@@ -91,7 +139,18 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   const maxAgeMs = options.maxConnectionAgeMs ?? 10 * 60_000;
   const pool = new Map<string, Promise<PooledClient>>();
   let opened = 0;
-  const principals = new WeakMap<AuthInfo, { principal: Principal; cacheHit: boolean }>();
+  const principals = new WeakMap<AuthInfo, StatelessAuth>();
+  const httpRelay =
+    connector.http === undefined
+      ? undefined
+      : createStatelessHttpRelay({
+          target: connector.http,
+          chain,
+          tracing: connector.tracing ?? disabledTracing,
+          requestMs: options.timeouts.requestMs,
+          maxAnswerBytes: MAX_ANSWER_BYTES,
+          logger,
+        });
 
   /**
    * Takes a connection out of the pool. Invariant: a connection that is not retired is the pool's entry
@@ -135,8 +194,21 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     }
     opened += 1;
     events.emit({ type: 'upstream.started', upstream: connector.kind, principal: principalKey(principal) });
+    const latest = { principal };
+    const modern = (client.getNegotiatedProtocolVersion() ?? '') >= ENVELOPE_ERA;
+    const router =
+      modern && connector.http === undefined ? new UpstreamRouter(transport, transport.onmessage) : undefined;
     const pooled: PooledClient = {
+      router,
+      toolSchemas: undefined,
       principal,
+      latest,
+      relayToken: connector.http?.tokens({
+        get principal() {
+          return latest.principal;
+        },
+        sessionId: undefined,
+      }),
       client,
       transport,
       openedAt: clock.now(),
@@ -146,6 +218,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       retired: false,
     };
     client.onclose = () => {
+      router?.failAll(new UpstreamExitedError('the upstream connection closed'));
       retire(principal, pooled);
       if (pooled.idleTimer !== undefined) clearTimeout(pooled.idleTimer);
       logger.debug({ user: principal.subject }, 'per-user upstream connection closed');
@@ -207,6 +280,108 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     pooled.idleTimer.unref();
   }
 
+  /**
+   * The routed upstream's tool schemas, read once per connection and again when a call names a tool the
+   * last read did not list (tools come and go); a failed read leaves the headers unchecked, never the call
+   * refused, since the upstream still validates the arguments themselves.
+   */
+  async function toolSchemas(
+    pooled: PooledClient,
+    name: unknown,
+  ): Promise<Map<string, Record<string, unknown>>> {
+    const known = await (pooled.toolSchemas ?? Promise.resolve(undefined)).catch(() => undefined);
+    if (known !== undefined && (typeof name !== 'string' || known.has(name))) return known;
+    const router = pooled.router as UpstreamRouter;
+    const reading = (async () => {
+      const schemas = new Map<string, Record<string, unknown>>();
+      let cursor: unknown;
+      for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+        const answer = await router.request(
+          {
+            method: 'tools/list',
+            params: {
+              ...(typeof cursor === 'string' && { cursor }),
+              _meta: { [PROTOCOL_VERSION_META_KEY]: ENVELOPE_ERA, [CLIENT_CAPABILITIES_KEY]: {} },
+            },
+            clientId: 'gatehouse-tool-schemas',
+          },
+          { notify: () => undefined, signal: AbortSignal.timeout(options.timeouts.startMs) },
+        );
+        if (!('result' in answer)) break;
+        const tools = Array.isArray(answer.result.tools) ? answer.result.tools : [];
+        for (const tool of tools as Array<{ name?: unknown; inputSchema?: unknown }>) {
+          if (
+            typeof tool.name === 'string' &&
+            typeof tool.inputSchema === 'object' &&
+            tool.inputSchema !== null
+          ) {
+            schemas.set(tool.name, tool.inputSchema as Record<string, unknown>);
+          }
+        }
+        cursor = answer.result.nextCursor;
+        if (typeof cursor !== 'string') break;
+      }
+      return schemas;
+    })();
+    pooled.toolSchemas = reading;
+    return reading.catch(() => new Map());
+  }
+
+  /**
+   * A `subscriptions/listen` stream relayed to the upstream's own: the SDK handler would answer it from its
+   * per-request server, which has nothing to announce. Every notification the upstream tags with the
+   * subscription reaches the client as an SSE event; the stream ends when either side ends it.
+   */
+  async function listen(
+    started: PooledClient,
+    message: JSONRPCRequest,
+    request: Request,
+    principal: Principal,
+  ): Promise<Response> {
+    const pooled = await acquire(principal);
+    const router = started.router as UpstreamRouter;
+    const encoder = new TextEncoder();
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    let over = false;
+    const aborter = new AbortController();
+    const write = (payload: JSONRPCMessage) => {
+      if (!over) controller?.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(payload)}\n\n`));
+    };
+    const finish = () => {
+      if (over) return;
+      over = true;
+      controller?.close();
+      release(principal, pooled);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+      cancel() {
+        aborter.abort();
+        if (!over) {
+          over = true;
+          release(principal, pooled);
+        }
+      },
+    });
+    request.signal.addEventListener('abort', () => aborter.abort(), { once: true });
+    router
+      .request(
+        { method: message.method, params: message.params, clientId: message.id },
+        { notify: write, signal: aborter.signal },
+      )
+      .then(
+        (answer) => write(toMessage(message.id, answer)),
+        () => undefined,
+      )
+      .finally(finish);
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+    });
+  }
+
   const handler: McpHttpHandler = createMcpHandler(
     async (ctx) => {
       const auth = ctx.authInfo === undefined ? undefined : principals.get(ctx.authInfo);
@@ -214,10 +389,23 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       const { principal } = auth;
       const pooled = await acquire(principal);
       const upstream = pooled.client;
-      const server = new Server(upstream.getServerVersion() ?? { name: 'upstream', version: '0.0.0' }, {
+      const info = upstream.getServerVersion() ?? { name: 'upstream', version: '0.0.0' };
+      const serverOptions = {
         capabilities: chain.capabilities(upstream.getServerCapabilities() ?? {}),
         ...(upstream.getInstructions() === undefined ? {} : { instructions: upstream.getInstructions() }),
-      });
+      };
+      // A tool call to a routed upstream: the SDK checks `Mcp-Param-*` headers against the tool's schema,
+      // as the upstream would over HTTP. It finds schemas on an `McpServer`, so one with none of its own
+      // tools (no capabilities given to it: it registers no handlers) lends it the upstream's.
+      const schemas = auth.toolSchemas;
+      const product =
+        schemas === undefined
+          ? new Server(info, serverOptions)
+          : Object.assign(new McpServer(info, { instructions: serverOptions.instructions }), {
+              toolInputSchemaJson: (name: string) => schemas.get(name),
+            });
+      const server = product instanceof McpServer ? product.server : product;
+      if (product instanceof McpServer) server.registerCapabilities(serverOptions.capabilities);
       const call: CallContext = {
         principal,
         cacheHit: auth.cacheHit,
@@ -233,14 +421,23 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
               (await chain.request(request, call)) ??
               chain.response(
                 request,
-                await forward(
-                  upstream,
-                  request,
-                  trace,
-                  requestCtx.mcpReq.signal,
-                  options.timeouts.requestMs,
-                  connector.kind,
-                ),
+                pooled.router === undefined
+                  ? await forward(
+                      upstream,
+                      request,
+                      trace,
+                      requestCtx.mcpReq.signal,
+                      options.timeouts.requestMs,
+                      connector.kind,
+                    )
+                  : await route(
+                      pooled.router,
+                      request,
+                      requestCtx,
+                      trace,
+                      options.timeouts.requestMs,
+                      connector.kind,
+                    ),
                 call,
               );
           } catch (error) {
@@ -248,13 +445,16 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
             throw error;
           }
           trace.end(answer);
-          if ('error' in answer)
+          if ('error' in answer) {
+            // The revision's HTTP binding answers an unknown method with 404, whoever found it unknown.
+            if (answer.error.code === METHOD_NOT_FOUND) auth.methodNotFound = true;
             throw new ProtocolError(answer.error.code, answer.error.message, answer.error.data);
+          }
           return answer.result as z.infer<typeof anyResult>;
         });
       };
       server.onclose = () => release(principal, pooled);
-      return server;
+      return product;
     },
     {
       legacy: 'reject',
@@ -265,8 +465,34 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
 
   return {
     async handle(request, parsedBody, principal, { cacheHit } = { cacheHit: false }) {
-      // Started here, not in the SDK handler: a failure is the client's 502 with its reason, not a bare 500.
-      await connected(principal);
+      // Started here, not in the SDK handler: a failure is the client's 502 with its reason, not a bare 500,
+      // answering the request by its id like every other JSON-RPC error.
+      let started: PooledClient;
+      try {
+        started = await connected(principal);
+      } catch (error) {
+        const reason = isGatehouseError(error) ? error.details?.reason : undefined;
+        if (!isJSONRPCRequest(parsedBody) || typeof reason !== 'string') throw error;
+        const failure = error as GatehouseError;
+        const rpc = upstreamRpcError(reason as UpstreamFailureReason);
+        const answer = toMessage(parsedBody.id, { error: { ...rpc, data: { code: failure.code, reason } } });
+        return Response.json(answer, { status: failure.status });
+      }
+      if (
+        httpRelay !== undefined &&
+        (started.client.getNegotiatedProtocolVersion() ?? '') >= ENVELOPE_ERA &&
+        (isJSONRPCRequest(parsedBody) || isJSONRPCNotification(parsedBody))
+      ) {
+        // The upstream speaks the client's revision: nothing to translate, so the exchange is relayed as HTTP.
+        const pooled = await acquire(principal);
+        pooled.latest.principal = principal;
+        try {
+          const call: CallContext = { principal, cacheHit, sessionId: undefined, transport: 'stateless' };
+          return await httpRelay.relay(request, parsedBody, call, pooled.relayToken as () => Promise<string>);
+        } finally {
+          release(principal, pooled);
+        }
+      }
       const authInfo: AuthInfo = {
         // The handler gets the principal through this object; the client's token itself never goes further.
         token: '',
@@ -274,8 +500,28 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
         scopes: [...principal.scopes],
         expiresAt: principal.expiresAt,
       };
-      principals.set(authInfo, { principal, cacheHit });
-      return handler.fetch(request, { authInfo, parsedBody });
+      const auth: StatelessAuth = {
+        principal,
+        cacheHit,
+        ...(started.router !== undefined &&
+          isJSONRPCRequest(parsedBody) &&
+          parsedBody.method === 'tools/call' && {
+            toolSchemas: await toolSchemas(started, parsedBody.params?.name),
+          }),
+      };
+      principals.set(authInfo, auth);
+      if (
+        started.router !== undefined &&
+        isJSONRPCRequest(parsedBody) &&
+        parsedBody.method === 'subscriptions/listen'
+      ) {
+        return listen(started, parsedBody, request, principal);
+      }
+      const response = await handler.fetch(request, { authInfo, parsedBody });
+      if (!auth.methodNotFound || !response.headers.get('content-type')?.startsWith('application/json')) {
+        return response;
+      }
+      return new Response(response.body, { status: 404, headers: response.headers });
     },
     connectedUsers: () => pool.size,
     connectionsOpened: () => opened,
@@ -295,6 +541,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       }
     },
     async close() {
+      httpRelay?.close();
       await handler.close();
       const entries = [...pool.values()];
       pool.clear();
@@ -337,6 +584,51 @@ async function forward(
       };
     }
     if (signal.aborted) throw error;
+    return { error: upstreamRpcError(upstreamFailureReason(error, false, kind)) };
+  }
+}
+
+/** The upstream's answer to one request relayed as a message, its notifications streamed to the client. */
+async function route(
+  router: UpstreamRouter,
+  request: JSONRPCRequest,
+  ctx: {
+    mcpReq: {
+      envelope?: unknown;
+      inputResponses?: Record<string, unknown> | undefined;
+      requestState: () => unknown;
+      signal: AbortSignal;
+      notify: (n: JSONRPCNotification) => Promise<void>;
+    };
+  },
+  trace: RequestTrace,
+  timeoutMs: number | undefined,
+  kind: UpstreamConnector['kind'],
+): Promise<CallAnswer> {
+  try {
+    trace.forward();
+    // The SDK handler lifted the envelope out of `_meta`, and a retry's `inputResponses` and
+    // `requestState` out of `params`; the upstream needs them back, as the client sent them.
+    const { envelope, inputResponses } = ctx.mcpReq;
+    const requestState = ctx.mcpReq.requestState();
+    const params = trace.params({
+      ...request.params,
+      ...(inputResponses !== undefined && { inputResponses }),
+      ...(typeof requestState === 'string' && { requestState }),
+      _meta: { ...request.params?._meta, ...(envelope as Record<string, unknown> | undefined) },
+    });
+    return await trace.sending(() =>
+      router.request(
+        { method: request.method, params, clientId: request.id },
+        {
+          notify: (notification) => void ctx.mcpReq.notify(notification).catch(() => undefined),
+          signal: ctx.mcpReq.signal,
+          timeoutMs,
+        },
+      ),
+    );
+  } catch (error) {
+    if (ctx.mcpReq.signal.aborted) throw error;
     return { error: upstreamRpcError(upstreamFailureReason(error, false, kind)) };
   }
 }
