@@ -289,7 +289,8 @@ async function relayedAnswer(
   const decoder = new TextDecoder();
   let pending = '';
   let ended = false;
-  while (!ended && !hasSeparator(pending, framing)) {
+  /** Reads the next chunk into `pending`; `bounded`: the part read so far must fit in memory. */
+  const readMore = async (bounded: boolean): Promise<void> => {
     const next = await chunks.next();
     if (next.done) {
       pending += decoder.decode();
@@ -297,11 +298,12 @@ async function relayedAnswer(
     } else {
       pending += decoder.decode(next.value, { stream: true });
     }
-    if (pending.length > maxBytes) {
+    if (bounded && pending.length > maxBytes) {
       upstream.destroy();
       throw new Error(`the upstream answer exceeds ${maxBytes} bytes`);
     }
-  }
+  };
+  while (!ended && !hasSeparator(pending, framing)) await readMore(true);
   let answered = false;
   const rewrite = (unit: string): string => {
     if (answered) return unit;
@@ -327,14 +329,8 @@ async function relayedAnswer(
     // Only newline-delimited messages stream; a first line that is not JSON means one multi-line answer.
     const firstLine = pending.slice(0, pending.search(/\r?\n/));
     if (firstLine.trim() !== '' && !parsesAsJson(firstLine)) {
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-        pending += decoder.decode(next.value, { stream: true });
-        if (pending.length > maxBytes) {
-          upstream.destroy();
-          throw new Error(`the upstream answer exceeds ${maxBytes} bytes`);
-        }
-      }
-      const parsed: unknown = JSON.parse(pending + decoder.decode());
+      while (!ended) await readMore(true);
+      const parsed: unknown = JSON.parse(pending);
       if (!isAnswerTo(parsed, request)) throw new SyntaxError('the upstream answered another request');
       return { text: JSON.stringify(toMessage(request.id, finish(toAnswer(parsed)))) };
     }
@@ -372,13 +368,7 @@ async function relayedAnswer(
           }
           emitUnits(false);
           try {
-            const next = await chunks.next();
-            if (next.done) {
-              pending += decoder.decode();
-              ended = true;
-            } else {
-              pending += decoder.decode(next.value, { stream: true });
-            }
+            await readMore(false);
           } catch (error) {
             if (over) return;
             emitUnits(true);

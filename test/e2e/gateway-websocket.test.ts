@@ -10,7 +10,7 @@ import { WS_CLOSE } from '../../src/transports/websocket.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { text } from '../helpers/mcp.js';
 import { isAlive } from '../helpers/wait.js';
-import { connectRaw, RawClient, type Refusal, wsUrl } from '../helpers/websocket.js';
+import { connectRaw, helloWebSocket, RawClient, type Refusal, wsUrl } from '../helpers/websocket.js';
 
 const crashy = fileURLToPath(new URL('../fixtures/crashy-server.ts', import.meta.url));
 const flood = fileURLToPath(new URL('../fixtures/flood-server.ts', import.meta.url));
@@ -64,26 +64,6 @@ function headerWebSocket(token: string): unknown {
   return class extends WS {
     constructor(url: string | URL, protocols?: string | string[]) {
       super(url, protocols, { headers: { authorization: `Bearer ${token}` } });
-    }
-  };
-}
-
-function helloWebSocket(token: string, acks: unknown[]): unknown {
-  const onmessage = Object.getOwnPropertyDescriptor(WS.prototype, 'onmessage') as PropertyDescriptor;
-  return class extends WS {
-    constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, protocols);
-      // Registered before the SDK's own `onopen`: the hello goes first, `initialize` right behind it.
-      this.addEventListener('open', () => this.send(JSON.stringify({ op: 'hello', token })));
-      Object.defineProperty(this, 'onmessage', {
-        get: () => onmessage.get?.call(this),
-        set: (listener: ((event: WS.MessageEvent) => void) | null) =>
-          onmessage.set?.call(this, (event: WS.MessageEvent) => {
-            const message = JSON.parse(String(event.data)) as { op?: string };
-            if (message.op === 'hello_ack') acks.push(message);
-            else listener?.(event);
-          }),
-      });
     }
   };
 }

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readChecks, startSuite } from '../helpers/conformance.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { signIn } from '../helpers/oauth.js';
 
@@ -23,19 +23,11 @@ import { signIn } from '../helpers/oauth.js';
  * and follows the redirect to the suite's callback. The suite is fetched with npx (it needs Node 22);
  * when it cannot be fetched the test fails: it is never skipped.
  */
-const SUITE = '@modelcontextprotocol/conformance@0.2.0-alpha.12';
 const PASSWORD = 'conformance passphrase 7';
 /** The first run downloads Node 22 and the suite. */
 const PRINTS_URL_WITHIN_MS = 200_000;
 /** Each later step: the callback server listening, the suite exiting after the token request. */
 const STEP_WITHIN_MS = 20_000;
-
-interface Check {
-  readonly id: string;
-  readonly name: string;
-  readonly status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'INFO';
-  readonly errorMessage?: string;
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -87,29 +79,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Pr
   ]).finally(() => clearTimeout(timer));
 }
 
-/** `--output-dir` holds one `<kind>-<scenario>-<timestamp>/checks.json` per scenario. */
-function readChecks(outputDir: string): Map<string, Check[]> {
-  const byScenario = new Map<string, Check[]>();
-  for (const entry of readdirSync(outputDir).sort()) {
-    const scenario = /^authorization-server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(entry)?.[1];
-    if (scenario === undefined) throw new Error(`unexpected entry in the output directory: ${entry}`);
-    const checks = JSON.parse(readFileSync(join(outputDir, entry, 'checks.json'), 'utf8')) as Check[];
-    byScenario.set(scenario, checks);
-  }
-  return byScenario;
-}
-
-function kill(child: ChildProcess): void {
-  // npx runs the suite in a child of its own: signal the whole group it leads.
-  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
-  }
-}
-
 describe('MCP conformance suite: authorization server scenarios', () => {
   let gw: TestGateway;
   let port: number;
@@ -140,44 +109,24 @@ describe('MCP conformance suite: authorization server scenarios', () => {
   it('passes every check of the metadata and authorization-code-grant scenarios', async () => {
     const issuer = gw.gateway.urls.issuer;
     expect(issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const child = spawn(
-      'npx',
-      [
-        '-y',
-        '-p',
-        'node@22',
-        '-p',
-        SUITE,
-        'conformance',
-        'authorization',
-        '--url',
-        issuer,
-        '--client-id',
-        'conformance',
-        '--resource',
-        gw.mcpUrl.href,
-        '--port',
-        String(port),
-        '--output-dir',
-        outputDir,
-      ],
-      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', resolve);
-    });
+    const suite = startSuite([
+      'authorization',
+      '--url',
+      issuer,
+      '--client-id',
+      'conformance',
+      '--resource',
+      gw.mcpUrl.href,
+      '--port',
+      String(port),
+      '--output-dir',
+      outputDir,
+    ]);
+    const { output, exited } = suite;
     try {
       const [, authorizeUrl] = await waitFor(
         /Access the following URL in your browser[^\n]*\n(\S+)/,
-        () => output,
+        output,
         exited,
         PRINTS_URL_WITHIN_MS,
       );
@@ -194,7 +143,7 @@ describe('MCP conformance suite: authorization server scenarios', () => {
       // The suite prints the URL before its callback server listens: deliver only once it does.
       await waitFor(
         new RegExp(`Callback server started: http://127\\.0\\.0\\.1:${port}`),
-        () => output,
+        output,
         exited,
         STEP_WITHIN_MS,
       );
@@ -205,12 +154,12 @@ describe('MCP conformance suite: authorization server scenarios', () => {
       const code = await withTimeout(
         exited,
         STEP_WITHIN_MS,
-        () => `the suite did not exit within ${STEP_WITHIN_MS} ms:\n${output}`,
+        () => `the suite did not exit within ${STEP_WITHIN_MS} ms:\n${output()}`,
       );
-      expect(code, output).toBe(0);
-      expect(output).toMatch(/Total: \d+ passed, 0 failed/);
+      expect(code, output()).toBe(0);
+      expect(output()).toMatch(/Total: \d+ passed, 0 failed/);
 
-      const checks = readChecks(outputDir);
+      const checks = readChecks(outputDir, 'authorization-server');
       expect([...checks.keys()].sort()).toEqual([
         'authorization-code-grant',
         'authorization-server-metadata-endpoint',
@@ -227,7 +176,7 @@ describe('MCP conformance suite: authorization server scenarios', () => {
         { id: 'authorization-server-metadata-cimd', status: 'SUCCESS', errorMessage: undefined },
       ]);
     } finally {
-      kill(child);
+      suite.kill();
     }
   }, 240_000);
 });

@@ -11,12 +11,11 @@ import {
   type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { WebSocket as WS } from 'ws';
 import type { GatehouseConfigInput } from '../../src/config/schema.js';
 import { TSX_LOADER } from '../helpers/cli.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { text } from '../helpers/mcp.js';
-import { wsUrl } from '../helpers/websocket.js';
+import { helloWebSocket, wsUrl } from '../helpers/websocket.js';
 
 // Issue 17: WebSocket and legacy SSE relay what a tool sends back mid-call (progress, elicitation,
 // sampling, logging), both ways, from a stdio upstream (a child per session) and an HTTP one.
@@ -54,28 +53,6 @@ function stop(child: ChildProcess | undefined): Promise<void> {
     child.once('exit', () => resolve());
     child.kill();
   });
-}
-
-/**
- * The SDK's WebSocket transport opens `globalThis.WebSocket` (absent on Node 20) and sets no headers: this
- * stand-in is a `ws` socket that sends the `hello` first and keeps its `hello_ack` from the SDK.
- */
-function helloWebSocket(token: string): unknown {
-  const onmessage = Object.getOwnPropertyDescriptor(WS.prototype, 'onmessage') as PropertyDescriptor;
-  return class extends WS {
-    constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, protocols);
-      // Registered before the SDK's own `onopen`: the hello goes first, `initialize` right behind it.
-      this.addEventListener('open', () => this.send(JSON.stringify({ op: 'hello', token })));
-      Object.defineProperty(this, 'onmessage', {
-        get: () => onmessage.get?.call(this),
-        set: (listener: ((event: WS.MessageEvent) => void) | null) =>
-          onmessage.set?.call(this, (event: WS.MessageEvent) => {
-            if ((JSON.parse(String(event.data)) as { op?: string }).op !== 'hello_ack') listener?.(event);
-          }),
-      });
-    }
-  };
 }
 
 /** A real SDK client that declares elicitation (form) and sampling, connected over `transport` as `user`. */

@@ -36,15 +36,50 @@ export interface ReferenceServer {
   close(): Promise<void>;
 }
 
-function killGroup(child: ChildProcess): void {
-  // npx runs the suite in a child of its own: signal the whole group it leads.
-  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
-  }
+/** The suite running in its own process group (npx runs it in a child of its own). */
+export interface RunningSuite {
+  readonly child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+  /** Its exit code; rejects when it could not start. */
+  readonly exited: Promise<number | null>;
+  /** Stops it and every process it started. */
+  kill(): void;
+}
+
+/** Starts `conformance <args>` with Node 22, fetched by npx on first use (never skipped when missing). */
+export function startSuite(args: readonly string[]): RunningSuite {
+  const child = spawn('npx', ['-y', '-p', 'node@22', '-p', CONFORMANCE_SUITE, 'conformance', ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  exited.catch(() => undefined);
+  return {
+    child,
+    output: () => output,
+    exited,
+    kill() {
+      // Signal the whole group npx leads.
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    },
+  };
 }
 
 export interface CompiledReferenceServer {
@@ -103,11 +138,12 @@ export function startReferenceServer(compiled: CompiledReferenceServer): Promise
   });
 }
 
-/** `--output-dir` holds one `server-<scenario>-<timestamp>/checks.json` per scenario. */
-function readChecks(outputDir: string): Map<string, Check[]> {
+/** `--output-dir` holds one `<kind>-<scenario>-<timestamp>/checks.json` per scenario (`kind`: `server`, …). */
+export function readChecks(outputDir: string, kind: string): Map<string, Check[]> {
   const byScenario = new Map<string, Check[]>();
+  const name = new RegExp(`^${kind}-(.+)-\\d{4}-\\d{2}-\\d{2}T[\\d-]+Z$`);
   for (const entry of readdirSync(outputDir).sort()) {
-    const scenario = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(entry)?.[1];
+    const scenario = name.exec(entry)?.[1];
     if (scenario === undefined) throw new Error(`unexpected entry in the output directory: ${entry}`);
     byScenario.set(
       scenario,
@@ -124,50 +160,32 @@ function readChecks(outputDir: string): Map<string, Check[]> {
  */
 export async function runServerScenarios(url: string, specVersion: string): Promise<ScenarioChecks> {
   const outputDir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-'));
-  const child = spawn(
-    'npx',
-    [
-      '-y',
-      '-p',
-      'node@22',
-      '-p',
-      CONFORMANCE_SUITE,
-      'conformance',
-      'server',
-      '--url',
-      url,
-      '--suite',
-      'all',
-      '--spec-version',
-      specVersion,
-      '--output-dir',
-      outputDir,
-    ],
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  const suite = startSuite([
+    'server',
+    '--url',
+    url,
+    '--suite',
+    'all',
+    '--spec-version',
+    specVersion,
+    '--output-dir',
+    outputDir,
+  ]);
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`the suite ran ${SUITE_WITHIN_MS} ms:\n${output}`)),
+        () => reject(new Error(`the suite ran ${SUITE_WITHIN_MS} ms:\n${suite.output()}`)),
         SUITE_WITHIN_MS,
       );
-      child.once('error', reject);
-      child.once('exit', () => resolve());
+      suite.exited.then(() => resolve(), reject);
     });
-    const checks = readChecks(outputDir);
-    if (checks.size === 0) throw new Error(`the suite wrote no scenario results:\n${output}`);
+    const checks = readChecks(outputDir, 'server');
+    if (checks.size === 0) throw new Error(`the suite wrote no scenario results:\n${suite.output()}`);
     return checks;
   } finally {
     clearTimeout(timer);
-    killGroup(child);
+    suite.kill();
     rmSync(outputDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,31 @@ import { text } from './mcp.js';
 
 export const PROTOCOL_VERSION = '2025-06-18';
 
+/**
+ * A `WebSocket` class for the SDK's `WebSocketClientTransport` (which opens `globalThis.WebSocket`, absent
+ * on Node 20, and sets no headers): a `ws` socket that authenticates with a `hello` message first and
+ * keeps the `hello_ack` from the SDK, handing it to `acks` when given.
+ */
+export function helloWebSocket(token: string, acks?: unknown[]): unknown {
+  const onmessage = Object.getOwnPropertyDescriptor(WS.prototype, 'onmessage') as PropertyDescriptor;
+  return class extends WS {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      // Registered before the SDK's own `onopen`: the hello goes first, `initialize` right behind it.
+      this.addEventListener('open', () => this.send(JSON.stringify({ op: 'hello', token })));
+      Object.defineProperty(this, 'onmessage', {
+        get: () => onmessage.get?.call(this),
+        set: (listener: ((event: WS.MessageEvent) => void) | null) =>
+          onmessage.set?.call(this, (event: WS.MessageEvent) => {
+            const message = JSON.parse(String(event.data)) as { op?: string };
+            if (message.op === 'hello_ack') acks?.push(message);
+            else listener?.(event);
+          }),
+      });
+    }
+  };
+}
+
 export function wsUrl(gw: TestGateway): string {
   const url = new URL(gw.gateway.config.websocket.path, gw.mcpUrl);
   url.protocol = 'ws:';
