@@ -154,6 +154,7 @@ describe('Host validation (DNS rebinding) on a loopback gateway', () => {
     await gw?.close();
   });
 
+  // req: MCP-TRANSPORT-HOST
   it('refuses a 2025-era initialize with a valid token and a foreign Host, no Origin: 403 before authentication', async () => {
     const before = await gw.gateway.sessions.list({
       subject: 'alice',

@@ -134,6 +134,7 @@ describe('SSE resumption through the gateway (SEP-1699, 2025-era sessions)', () 
     });
   }
 
+  // req: MCP-TRANSPORT-SSE-PRIMING, MCP-TRANSPORT-SSE-RESUME
   it('opens the POST stream with a priming event (id, retry), ends it with the upstream, answers on the resumed GET', async () => {
     const session = await openSession('polling-alice');
     const resumesBefore = upstream.resumes.length;

@@ -253,6 +253,7 @@ describe('stateless requests relayed as HTTP to an upstream of the same revision
     });
   });
 
+  // req: MCP-2026-MRTR-REQUEST-STATE-OPAQUE
   it('relays input_required rounds with requestState and inputResponses untouched (a real v2 client)', async () => {
     const client = new Client(
       { name: 'mrtr', version: '1.0.0' },
@@ -278,6 +279,7 @@ describe('stateless requests relayed as HTTP to an upstream of the same revision
     }
   });
 
+  // req: MCP-2026-METHOD-NOT-FOUND-404
   it("passes the upstream's status through: an unknown method is 404 / -32601", async () => {
     const { id, response } = post('made/up');
     const answer = await response;

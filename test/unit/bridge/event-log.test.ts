@@ -65,6 +65,7 @@ describe('SessionEventLog', () => {
     expect(newer.ended()).toBe(0);
   });
 
+  // req: MCP-TRANSPORT-SSE-RESUME
   it('knows no id it did not issue: another log, made up, never reached, on another stream', () => {
     const log = new SessionEventLog();
     const other = new SessionEventLog();
