@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { TracerProvider } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -36,7 +37,7 @@ import { protectedResourceMetadata } from '../guard/protected-resource.js';
 import { renderGuardedError } from '../guard/render.js';
 import type { Principal } from '../identity/principal.js';
 import { createClientAddressResolver, UNKNOWN_ADDRESS } from '../net/client-address.js';
-import { createHostPolicy } from '../net/host.js';
+import { createHostPolicy, hostnameOfHost } from '../net/host.js';
 import { type GatehouseEnv, requestIdOf } from '../net/request-context.js';
 import type { SafeFetch } from '../net/safe-fetch.js';
 import { OAUTH_PATHS } from '../oauth/metadata.js';
@@ -720,6 +721,17 @@ export async function createGateway(
           path: config.metrics.path,
           host: config.metrics.host,
           port: config.metrics.port,
+          // A rebinding page reaches the port under a name of its own, never an address: scrapers that
+          // use one (a pod IP) pass; names must be the gateway's. A token-protected port needs no check.
+          ...(!config.metrics.bearerToken && {
+            allowsHost: (host: string | undefined) => {
+              if (host === undefined) return false;
+              const name = hostnameOfHost(host);
+              return (
+                name !== undefined && (isIP(name.replace(/^\[|\]$/g, '')) !== 0 || hosts.policy.allows(host))
+              );
+            },
+          }),
         }).catch((error: unknown) => {
           logger.error({ err: error, port: config.metrics.port }, 'metrics port could not be bound');
           return undefined;

@@ -397,13 +397,17 @@ export async function serveMetrics(options: {
   readonly path: string;
   readonly host: string;
   readonly port: number;
+  /** Whether the request's `Host` may be served (DNS-rebinding protection); absent: any. */
+  readonly allowsHost?: (host: string | undefined) => boolean;
 }): Promise<MetricsServer> {
   const server = createServer((request, reply) => {
     const path = new URL(request.url ?? '/', 'http://metrics').pathname;
     const answer =
-      path === options.path
-        ? options.respond(request.method ?? 'GET', request.headers.authorization)
-        : Promise.resolve(new Response('not found\n', { status: 404 }));
+      options.allowsHost?.(request.headers.host) === false
+        ? Promise.resolve(new Response('host not allowed\n', { status: 403 }))
+        : path === options.path
+          ? options.respond(request.method ?? 'GET', request.headers.authorization)
+          : Promise.resolve(new Response('not found\n', { status: 404 }));
     answer
       .then(async (response) => {
         const headers: Record<string, string> = {};

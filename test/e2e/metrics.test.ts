@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -179,6 +180,42 @@ describe('/metrics on a port of its own, behind a bearer token', () => {
     });
     expect(main.status).toBe(404);
     expect(await main.text()).not.toContain('gatehouse_http_requests_total');
+  });
+});
+
+describe('/metrics on a port of its own without a token', () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ metrics: { port: 0 } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  /** A scrape with `host` as the Host header (fetch cannot set it). */
+  function scrape(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port, path: '/metrics', headers: { host } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  // req: MCP-TRANSPORT-HOST
+  it("serves scrapes by address or by the gateway's own names, and refuses a rebound name", async () => {
+    const port = (await gw.gateway.metricsServer())?.port as number;
+    expect(await scrape(port, `127.0.0.1:${port}`)).toBe(200);
+    expect(await scrape(port, `10.1.2.3:${port}`)).toBe(200);
+    expect(await scrape(port, `[::1]:${port}`)).toBe(200);
+    expect(await scrape(port, `localhost:${port}`)).toBe(200);
+    expect(await scrape(port, `evil.example.com:${port}`)).toBe(403);
   });
 });
 
