@@ -134,8 +134,9 @@ export function createStatelessHttpRelay(options: StatelessHttpRelayOptions): St
       const onClientGone = () => aborter.abort();
       request.signal.addEventListener('abort', onClientGone, { once: true });
       let timedOut = false;
+      // A subscription stream is meant to stay open: only requests wait for an answer.
       const deadline =
-        options.requestMs === undefined
+        options.requestMs === undefined || message.method === 'subscriptions/listen'
           ? undefined
           : setTimeout(() => {
               timedOut = true;

@@ -70,6 +70,23 @@ function rawUpstream(seen: Seen[], closedEarly: string[]): Server {
       response.writeHead(202).end();
       return;
     }
+    if (body.method === 'subscriptions/listen') {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const tag = { 'io.modelcontextprotocol/subscriptionId': String(id) };
+      response.write(
+        `data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: tag } })}\n\n`,
+      );
+      // Later than any request deadline of the gateway under test.
+      const later = setTimeout(
+        () =>
+          response.write(
+            `data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed', params: { _meta: tag } })}\n\n`,
+          ),
+        1_500,
+      );
+      response.on('close', () => clearTimeout(later));
+      return;
+    }
     if (body.method === 'tools/list') {
       return json(200, {
         jsonrpc: '2.0',
@@ -170,10 +187,12 @@ describe('stateless requests relayed as HTTP to an upstream of the same revision
   let upstream: Server;
   let gw: TestGateway;
   let token: string;
+  let upstreamUrl: string;
 
   beforeAll(async () => {
     upstream = rawUpstream(seen, closedEarly);
     const url = await listen(upstream);
+    upstreamUrl = url;
     gw = await startTestGateway({
       store: { kind: 'memory' },
       upstream: { kind: 'http', url },
@@ -310,6 +329,44 @@ describe('stateless requests relayed as HTTP to an upstream of the same revision
     const { response: whoami } = post('tools/call', { name: 'gatehouse_whoami' });
     expect((await (await whoami).json()).result.content[0].text).toContain('relay-user');
     expect(seen.length).toBe(before);
+  });
+
+  it('keeps a subscriptions/listen stream open past the request deadline', async () => {
+    const strict = await startTestGateway({
+      store: { kind: 'memory' },
+      upstream: { kind: 'http', url: upstreamUrl, requestTimeoutMs: 300 },
+    });
+    try {
+      const response = await fetch(strict.mcpUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await strict.token('listener')}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': VERSION,
+          'mcp-method': 'subscriptions/listen',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'sub-1',
+          method: 'subscriptions/listen',
+          params: { notifications: { toolsListChanged: true }, _meta: ENVELOPE },
+        }),
+      });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      while (!text.includes('list_changed')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      expect(text).toContain('notifications/subscriptions/acknowledged');
+      expect(text).toContain('notifications/tools/list_changed');
+      expect(text).not.toContain('upstream_timeout');
+      await reader.cancel();
+    } finally {
+      await strict.close();
+    }
   });
 
   it('closes the upstream request when the client goes away mid-stream', async () => {
