@@ -375,16 +375,29 @@ const SSE_HEADERS = {
 /** As the SDK's own streams: a comment now and then keeps proxies from cutting a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
 
+/**
+ * Unread bytes a resumed stream may hold for a slow client (twice what a session's log keeps, so a full
+ * replay fits); beyond it the stream ends and the client resumes again from the last event it read.
+ */
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
+
 /** The SSE body of a resumed stream, fed by the session's event log. */
-class ResumedStream implements EventFollower {
+export class ResumedStream implements EventFollower {
   private readonly encoder = new TextEncoder();
   private controller!: ReadableStreamDefaultController<Uint8Array>;
-  private readonly body = new ReadableStream<Uint8Array>({
-    start: (controller) => {
-      this.controller = controller;
-    },
-    cancel: () => this.finish(),
-  });
+  private readonly body: ReadableStream<Uint8Array>;
+
+  constructor(maxUnreadBytes = MAX_UNREAD_BYTES) {
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+        },
+        cancel: () => this.finish(),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: maxUnreadBytes }),
+    );
+  }
   private keepAlive: NodeJS.Timeout | undefined;
   private stop: (() => void) | undefined;
   private ended = false;
@@ -415,11 +428,15 @@ class ResumedStream implements EventFollower {
   }
 
   private write(text: string): void {
+    if (this.ended) return;
     try {
       this.controller.enqueue(this.encoder.encode(text));
     } catch {
       this.finish();
+      return;
     }
+    // A client this far behind is not reading: what is queued still reaches it, then it resumes.
+    if ((this.controller.desiredSize ?? 0) < 0) this.end();
   }
 
   private finish(): void {
