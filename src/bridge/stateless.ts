@@ -106,6 +106,9 @@ interface StatelessAuth {
   methodNotFound?: boolean;
 }
 
+/** Unread bytes a relayed `subscriptions/listen` stream may hold for a client that stopped reading. */
+const MAX_UNREAD_LISTEN_BYTES = 1024 * 1024;
+
 /** Pages of `tools/list` read for schemas; a server with more tools than this is checked on those listed. */
 const MAX_TOOL_PAGES = 20;
 
@@ -345,7 +348,10 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
     let over = false;
     const aborter = new AbortController();
     const write = (payload: JSONRPCMessage) => {
-      if (!over) controller?.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(payload)}\n\n`));
+      if (over) return;
+      controller?.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(payload)}\n\n`));
+      // A listener this far behind is not reading: the subscription ends (it may listen again).
+      if ((controller?.desiredSize ?? 0) < 0) aborter.abort();
     };
     const finish = () => {
       if (over) return;
@@ -353,18 +359,21 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
       controller?.close();
       release(principal, pooled);
     };
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        controller = c;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start(c) {
+          controller = c;
+        },
+        cancel() {
+          aborter.abort();
+          if (!over) {
+            over = true;
+            release(principal, pooled);
+          }
+        },
       },
-      cancel() {
-        aborter.abort();
-        if (!over) {
-          over = true;
-          release(principal, pooled);
-        }
-      },
-    });
+      new ByteLengthQueuingStrategy({ highWaterMark: MAX_UNREAD_LISTEN_BYTES }),
+    );
     request.signal.addEventListener('abort', () => aborter.abort(), { once: true });
     router
       .request(
