@@ -9,6 +9,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { GatehouseError } from '../errors/gatehouse-error.js';
 import type { Principal } from '../identity/principal.js';
+import { createSseStream, type SseStream } from '../net/sse-stream.js';
 import type { EventBus, SessionEndReason } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import { UpstreamConnection, type UpstreamTimeouts } from './connection.js';
@@ -383,60 +384,37 @@ const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 /** The SSE body of a resumed stream, fed by the session's event log. */
 export class ResumedStream implements EventFollower {
-  private readonly encoder = new TextEncoder();
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
-  private readonly body: ReadableStream<Uint8Array>;
-
-  constructor(maxUnreadBytes = MAX_UNREAD_BYTES) {
-    this.body = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.controller = controller;
-        },
-        cancel: () => this.finish(),
-      },
-      new ByteLengthQueuingStrategy({ highWaterMark: maxUnreadBytes }),
-    );
-  }
+  private readonly sse: SseStream;
   private keepAlive: NodeJS.Timeout | undefined;
   private stop: (() => void) | undefined;
   private ended = false;
 
+  constructor(maxUnreadBytes = MAX_UNREAD_BYTES) {
+    this.sse = createSseStream({ maxQueuedBytes: maxUnreadBytes, onCancel: () => this.finish() });
+  }
+
   event({ id, message }: LoggedEvent): void {
-    this.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`);
+    // A client this far behind is not reading: what is queued still reaches it, then it resumes.
+    if (!this.ended && !this.sse.event('message', JSON.stringify(message), id)) this.end();
   }
 
   end(): void {
     this.finish();
-    try {
-      this.controller.close();
-    } catch {
-      // Already cancelled by the client.
-    }
+    this.sse.close();
   }
 
   /** Follows the stream live (`stop` ends that), unless the replay already ended it. */
   following(stop: () => void): void {
     if (this.ended) return;
     this.stop = stop;
-    this.keepAlive = setInterval(() => this.write(': keepalive\n\n'), KEEP_ALIVE_MS);
+    this.keepAlive = setInterval(() => {
+      if (!this.sse.comment('keepalive')) this.end();
+    }, KEEP_ALIVE_MS);
     this.keepAlive.unref();
   }
 
   response(): Response {
-    return new Response(this.body, { status: 200, headers: SSE_HEADERS });
-  }
-
-  private write(text: string): void {
-    if (this.ended) return;
-    try {
-      this.controller.enqueue(this.encoder.encode(text));
-    } catch {
-      this.finish();
-      return;
-    }
-    // A client this far behind is not reading: what is queued still reaches it, then it resumes.
-    if ((this.controller.desiredSize ?? 0) < 0) this.end();
+    return new Response(this.sse.body, { status: 200, headers: SSE_HEADERS });
   }
 
   private finish(): void {

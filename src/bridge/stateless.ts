@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/client';
 import {
   type AuthInfo,
+  CLIENT_CAPABILITIES_META_KEY,
   createMcpHandler,
   isJSONRPCNotification,
   isJSONRPCRequest,
@@ -9,6 +10,7 @@ import {
   type JSONRPCRequest,
   type McpHttpHandler,
   McpServer,
+  METHOD_NOT_FOUND,
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
   Server,
@@ -21,6 +23,7 @@ import {
   type UpstreamFailureReason,
 } from '../errors/gatehouse-error.js';
 import { type Principal, principalKey } from '../identity/principal.js';
+import { createSseStream } from '../net/sse-stream.js';
 import type { Clock } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
@@ -81,11 +84,6 @@ export interface StatelessBridge {
 }
 
 const anyResult = z.looseObject({});
-
-const CLIENT_CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
-
-/** JSON-RPC "method not found". */
-const METHOD_NOT_FOUND = -32601;
 
 /** Largest JSON answer of an HTTP upstream the relay reads (SSE answers stream through unbuffered). */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -304,7 +302,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
             method: 'tools/list',
             params: {
               ...(typeof cursor === 'string' && { cursor }),
-              _meta: { [PROTOCOL_VERSION_META_KEY]: ENVELOPE_ERA, [CLIENT_CAPABILITIES_KEY]: {} },
+              _meta: { [PROTOCOL_VERSION_META_KEY]: ENVELOPE_ERA, [CLIENT_CAPABILITIES_META_KEY]: {} },
             },
             clientId: 'gatehouse-tool-schemas',
           },
@@ -343,37 +341,28 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
   ): Promise<Response> {
     const pooled = await acquire(principal);
     const router = started.router as UpstreamRouter;
-    const encoder = new TextEncoder();
-    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-    let over = false;
     const aborter = new AbortController();
-    const write = (payload: JSONRPCMessage) => {
-      if (over) return;
-      controller?.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(payload)}\n\n`));
-      // A listener this far behind is not reading: the subscription ends (it may listen again).
-      if ((controller?.desiredSize ?? 0) < 0) aborter.abort();
-    };
-    const finish = () => {
-      if (over) return;
-      over = true;
-      controller?.close();
+    let released = false;
+    const releaseOnce = () => {
+      if (released) return;
+      released = true;
       release(principal, pooled);
     };
-    const body = new ReadableStream<Uint8Array>(
-      {
-        start(c) {
-          controller = c;
-        },
-        cancel() {
-          aborter.abort();
-          if (!over) {
-            over = true;
-            release(principal, pooled);
-          }
-        },
+    const sse = createSseStream({
+      maxQueuedBytes: MAX_UNREAD_LISTEN_BYTES,
+      onCancel: () => {
+        aborter.abort();
+        releaseOnce();
       },
-      new ByteLengthQueuingStrategy({ highWaterMark: MAX_UNREAD_LISTEN_BYTES }),
-    );
+    });
+    const write = (payload: JSONRPCMessage) => {
+      // A listener this far behind is not reading: the subscription ends (it may listen again).
+      if (!sse.isOver() && !sse.event('message', JSON.stringify(payload))) aborter.abort();
+    };
+    const finish = () => {
+      sse.close();
+      releaseOnce();
+    };
     request.signal.addEventListener('abort', () => aborter.abort(), { once: true });
     router
       .request(
@@ -385,7 +374,7 @@ export function createStatelessBridge(options: StatelessBridgeOptions): Stateles
         () => undefined,
       )
       .finally(finish);
-    return new Response(body, {
+    return new Response(sse.body, {
       status: 200,
       headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
     });

@@ -5,14 +5,13 @@ import {
   isJSONRPCResultResponse,
   type JSONRPCMessage,
   type JSONRPCNotification,
+  LOG_LEVEL_META_KEY,
   type RequestId,
+  SUBSCRIPTION_ID_META_KEY,
   type Transport,
 } from '@modelcontextprotocol/server';
 import type { CallAnswer } from './interceptors.js';
 import { UpstreamTimeoutError } from './upstream-failure.js';
-
-const SUBSCRIPTION_ID_KEY = 'io.modelcontextprotocol/subscriptionId';
-const LOG_LEVEL_KEY = 'io.modelcontextprotocol/logLevel';
 
 /** One 2026-07-28 request relayed as a message: its params (envelope included) exactly as the client sent them. */
 export interface RoutedRequest {
@@ -82,7 +81,7 @@ export class UpstreamRouter {
         request,
         options,
         progressToken: meta.progressToken,
-        wantsLogs: typeof meta[LOG_LEVEL_KEY] === 'string',
+        wantsLogs: typeof meta[LOG_LEVEL_META_KEY] === 'string',
         listen: request.method === 'subscriptions/listen',
         settle: (outcome) => {
           if (this.waiting.get(id) !== entry) return;
@@ -141,12 +140,12 @@ export class UpstreamRouter {
   ): { entry: Waiting; notification: JSONRPCNotification } | undefined {
     const params = message.params as Record<string, unknown> | undefined;
     const meta = params?._meta as Record<string, unknown> | undefined;
-    const subscription = meta?.[SUBSCRIPTION_ID_KEY];
+    const subscription = meta?.[SUBSCRIPTION_ID_META_KEY];
     if (typeof subscription === 'string') {
       const entry = this.waiting.get(subscription);
       if (entry === undefined) return undefined;
       // Tagged with the client's own request id, as a server it talked to directly would have.
-      const tagged = { ...meta, [SUBSCRIPTION_ID_KEY]: String(entry.request.clientId) };
+      const tagged = { ...meta, [SUBSCRIPTION_ID_META_KEY]: String(entry.request.clientId) };
       return { entry, notification: { ...message, params: { ...params, _meta: tagged } } };
     }
     const entries = [...this.waiting.values()].filter((entry) => !entry.listen);

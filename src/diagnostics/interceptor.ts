@@ -1,9 +1,7 @@
+import { METHOD_NOT_FOUND } from '@modelcontextprotocol/server';
 import type { Interceptor } from '../bridge/interceptors.js';
 import type { Logger } from '../ops/logger.js';
 import type { Diagnostics } from './tools.js';
-
-/** JSON-RPC "method not found": what an upstream without tools answers to `tools/list`. */
-const METHOD_NOT_FOUND = -32601;
 
 /**
  * The `gatehouse_*` tools on the upstream connection, for every transport and era: their calls are
@@ -29,6 +27,7 @@ export function createDiagnosticsInterceptor(diagnostics: Diagnostics, logger: L
       if (request.method !== 'tools/list') return answer;
       if ('result' in answer)
         return { result: diagnostics.appendTools(answer.result) as Record<string, unknown> };
+      // An upstream without tools answers `tools/list` with "method not found".
       return answer.error.code === METHOD_NOT_FOUND ? { result: { tools: [...diagnostics.tools] } } : answer;
     },
     capabilities(capabilities) {

@@ -14,7 +14,7 @@ import type { Clock } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
-import { createSseStream, type SseStream } from './sse-stream.js';
+import { createSseStream, type SseStream } from '../net/sse-stream.js';
 import type { Admitted } from './streamable-http.js';
 
 export interface LegacySseOptions {

@@ -3,10 +3,11 @@ export interface SseStream {
   /** The response body: `text/event-stream` bytes. */
   readonly body: ReadableStream<Uint8Array>;
   /**
-   * Queues one event. Returns `false`, queuing nothing, when the reader is already `maxQueuedBytes`
-   * behind (or the stream is over): the caller then gives up on the reader rather than buffer more.
+   * Queues one event (with its `id`, when given, for `Last-Event-ID`). Returns `false`, queuing nothing,
+   * when the reader is already `maxQueuedBytes` behind (or the stream is over): the caller then gives up
+   * on the reader rather than buffer more.
    */
-  event(name: string, data: string): boolean;
+  event(name: string, data: string, id?: string): boolean;
   /** Queues a comment line (keep-alive); same contract as `event`. */
   comment(text: string): boolean;
   /** Bytes queued and not yet taken by the reader. */
@@ -97,10 +98,11 @@ export function createSseStream(options: SseStreamOptions): SseStream {
 
   return {
     body,
-    event(name, data) {
+    event(name, data, id) {
       // A data line cannot hold a line break: each line of the payload gets its own `data:` field.
       const lines = data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`);
-      return push(`event: ${name}\n${lines.join('')}\n`);
+      const idLine = id === undefined ? '' : `id: ${id.replace(/[\r\n]+/g, '')}\n`;
+      return push(`event: ${name}\n${idLine}${lines.join('')}\n`);
     },
     comment(text) {
       return push(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);

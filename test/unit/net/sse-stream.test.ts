@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSseStream } from '../../../src/transports/sse-stream.js';
+import { createSseStream } from '../../../src/net/sse-stream.js';
 
 const decoder = new TextDecoder();
 
