@@ -10,11 +10,11 @@ import { jsonRpcError } from '../errors/render.js';
 import type { Guard, GuardedEnv } from '../guard/guard.js';
 import { principalKey } from '../identity/principal.js';
 import { JsonRpcParseError, readJsonBody } from '../net/body.js';
+import { createSseStream, type SseStream } from '../net/sse-stream.js';
 import type { Clock } from '../ops/clock.js';
 import type { EventBus } from '../ops/events.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionManager } from '../sessions/manager.js';
-import { createSseStream, type SseStream } from '../net/sse-stream.js';
 import type { Admitted } from './streamable-http.js';
 
 export interface LegacySseOptions {
