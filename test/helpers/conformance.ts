@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -15,6 +15,7 @@ const SUITE_WITHIN_MS = 240_000;
 
 /** Our reference server for the suite's server scenarios (`--stdio`, or HTTP on `--port`). */
 const CONFORMANCE_SERVER = fileURLToPath(new URL('../fixtures/conformance-server.ts', import.meta.url));
+const ORDERED_EVENT_STORE = fileURLToPath(new URL('../fixtures/ordered-event-store.ts', import.meta.url));
 const NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
 
 export type CheckStatus = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'INFO';
@@ -96,11 +97,15 @@ export interface CompiledReferenceServer {
 export function compileReferenceServer(): CompiledReferenceServer {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-conformance-server-'));
   symlinkSync(NODE_MODULES, join(dir, 'node_modules'), 'dir');
-  const { outputText } = ts.transpileModule(readFileSync(CONFORMANCE_SERVER, 'utf8'), {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  });
-  const path = join(dir, 'conformance-server.mjs');
-  writeFileSync(path, outputText);
+  // Each fixture file on its own, as ES modules side by side: the server's relative imports resolve.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  for (const source of [CONFORMANCE_SERVER, ORDERED_EVENT_STORE]) {
+    const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    writeFileSync(join(dir, basename(source).replace(/\.ts$/, '.js')), outputText);
+  }
+  const path = join(dir, 'conformance-server.js');
   return { path, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
